@@ -1,0 +1,31 @@
+/** Shapes the map API serves and the web map draws; shared so both sides agree at compile time. */
+import type { Feature, FeatureCollection, Point } from 'geojson';
+
+export type Stage = 0 | 1 | 2 | 3;
+
+export interface MachineProperties {
+  deviceId: string;
+  machineId: string | null;
+  contractId: string | null;
+  contractNumber: string | null;
+  customer: string | null;
+  stage: Stage | null;
+  /** Device time of the newest usable fix, ISO 8601. */
+  lastSeen: string;
+  ign: boolean | null;
+  spd: number | null;
+  hrs: number | null;
+  rly: boolean | null;
+}
+
+export type MachineFeature = Feature<Point, MachineProperties>;
+export type MachineCollection = FeatureCollection<Point, MachineProperties>;
+
+/** Bounding box west, south, east, north in WGS-84 degrees. */
+export type BBox = [number, number, number, number];
+
+export function inBBox(lon: number, lat: number, [w, s, e, n]: BBox): boolean {
+  if (lat < s || lat > n) return false;
+  // A box whose west edge is east of its east edge crosses the antimeridian.
+  return w <= e ? lon >= w && lon <= e : lon >= w || lon <= e;
+}
