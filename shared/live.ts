@@ -1,5 +1,22 @@
-/** The socket.io event map shared by the api and the web app: a wrong payload fails to compile. */
+/** Live updates: the socket.io event map shared by the api and the web app (a wrong payload fails
+ * to compile), and the broker topic on which ingest tells the api nodes what it committed. */
 import type { MachineFeature } from './map.ts';
+
+/** Ingest publishes committed position advances here (QoS 0: the database stays the truth, and a
+ * web client reloads over REST after a reconnect). */
+export const LIVE_POSITIONS_TOPIC = 'platform/live/positions';
+
+export interface PositionUpdate {
+  deviceId: string;
+  /** Device time of the fix, ISO 8601. */
+  ts: string;
+  lat: number;
+  lon: number;
+  spd: number | null;
+  ign: boolean | null;
+  hrs: number | null;
+  rly: boolean | null;
+}
 
 export interface ServerToClientEvents {
   /** Positions that moved forward since the last push, coalesced per device. */

@@ -20,8 +20,16 @@ const EARLIEST_DEVICE_TIME = Date.UTC(2000, 0, 1);
 
 export const TelemetrySchema = z.object({
   v: z.literal(PROTOCOL_VERSION),
-  seq: z.number().int().min(0).max(2 ** 31 - 1).optional(),
-  ts: z.number().int().min(EARLIEST_DEVICE_TIME, 'ts: device time must be epoch milliseconds after 2000-01-01'),
+  seq: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1)
+    .optional(),
+  ts: z
+    .number()
+    .int()
+    .min(EARLIEST_DEVICE_TIME, 'ts: device time must be epoch milliseconds after 2000-01-01'),
   lat: z.number().min(-90).max(90),
   lon: z.number().min(-180).max(180),
   alt: z.number().min(-1000).max(10000).optional(),
@@ -97,9 +105,13 @@ function describe(error: z.ZodError): string {
  * so one bad element does not cost the good ones.
  */
 export function parseTelemetryMessage(payload: Uint8Array | string, maxBytes = 64 * 1024): ParsedTelemetry {
-  const size = typeof payload === 'string' ? new TextEncoder().encode(payload).byteLength : payload.byteLength;
+  const size =
+    typeof payload === 'string' ? new TextEncoder().encode(payload).byteLength : payload.byteLength;
   if (size > maxBytes) {
-    return { reports: [], rejected: [{ index: null, reason: 'oversize', detail: `${size} bytes > ${maxBytes}` }] };
+    return {
+      reports: [],
+      rejected: [{ index: null, reason: 'oversize', detail: `${size} bytes > ${maxBytes}` }],
+    };
   }
   let json: unknown;
   try {
@@ -122,7 +134,9 @@ export function parseTelemetryMessage(payload: Uint8Array | string, maxBytes = 6
   if (json.length > MAX_BACKLOG) {
     return {
       reports: [],
-      rejected: [{ index: null, reason: 'too_many_reports', detail: `${json.length} reports > ${MAX_BACKLOG}` }],
+      rejected: [
+        { index: null, reason: 'too_many_reports', detail: `${json.length} reports > ${MAX_BACKLOG}` },
+      ],
     };
   }
   const out: ParsedTelemetry = { reports: [], rejected: [] };

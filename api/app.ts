@@ -1,0 +1,57 @@
+/**
+ * The HTTP app as a function of its dependencies: tests build it with a database and call it with
+ * inject; main.ts adds the listener, socket.io and the built web app.
+ */
+import { existsSync } from 'node:fs';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
+import type { Logger } from 'pino';
+import type { Database } from '../db/client.ts';
+import { configRoutes } from './routes/config.ts';
+import { type HealthProbe, healthRoutes } from './routes/health.ts';
+import { mapRoutes } from './routes/map.ts';
+
+export interface AppOptions {
+  db: Database;
+  logger: Logger;
+  health: HealthProbe;
+  mapStyleUrl?: string | undefined;
+  /** Folder of the built web app (vite build); skipped when absent. */
+  webRoot?: string | undefined;
+}
+
+export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger as FastifyBaseLogger,
+    // Per-request info lines would drown the log at fleet scale; errors are still logged.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
+
+  // One error handler: 4xx messages pass through, validation errors list what was wrong, 5xx are
+  // generic to the caller and logged in full.
+  app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
+    const status = error.statusCode ?? 500;
+    if (error.validation) {
+      return reply.status(400).send({ message: error.message, errors: error.validation });
+    }
+    if (status < 500) return reply.status(status).send({ message: error.message });
+    request.log.error({ err: error }, 'request failed');
+    return reply.status(status).send({ message: 'internal error' });
+  });
+
+  await app.register(healthRoutes, { prefix: '/api', probe: options.health });
+  await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
+  await app.register(mapRoutes, { prefix: '/api', db: options.db });
+
+  app.setNotFoundHandler((request, reply) => {
+    if (request.url.startsWith('/api/'))
+      return reply.status(404).send({ message: `no route ${request.method} ${request.url}` });
+    // Client-side routes of the single-page app fall back to its index.
+    if (options.webRoot && existsSync(`${options.webRoot}/index.html`)) return reply.sendFile('index.html');
+    return reply.status(404).send({ message: 'web app not built: run npm run build:web' });
+  });
+  if (options.webRoot && existsSync(options.webRoot)) {
+    await app.register(fastifyStatic, { root: options.webRoot, wildcard: false });
+  }
+  return app;
+}

@@ -1,0 +1,74 @@
+/**
+ * Live map updates. Ingest announces committed position advances on the broker; every api node
+ * listens, collapses bursts to the latest per device, joins them to contract and stage in one query
+ * and pushes them to browsers over socket.io — so a burst of 10,000 reports is one emit, not 10,000.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { Server } from 'socket.io';
+import type { Sql } from '../db/client.ts';
+import {
+  type ClientToServerEvents,
+  LIVE_POSITIONS_TOPIC,
+  type ServerToClientEvents,
+} from '../shared/live.ts';
+import { findMachines } from './map/repository.ts';
+
+export interface LiveOptions {
+  db: Sql;
+  mqtt: MqttClient;
+  logger: Logger;
+  flushEveryMs?: number;
+}
+
+export interface Live {
+  io: Server<ClientToServerEvents, ServerToClientEvents>;
+  close(): Promise<void>;
+}
+
+export function attachLive(http: HttpServer, options: LiveOptions): Live {
+  const { db, mqtt, logger } = options;
+  const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, { serveClient: false });
+  const pending = new Set<string>();
+
+  const onMessage = (topic: string, payload: Buffer) => {
+    if (topic !== LIVE_POSITIONS_TOPIC) return;
+    try {
+      for (const u of JSON.parse(payload.toString()) as { deviceId: string }[]) pending.add(u.deviceId);
+    } catch (e) {
+      logger.warn({ err: e }, 'unreadable live update');
+    }
+  };
+  mqtt.on('message', onMessage);
+  mqtt.subscribe(LIVE_POSITIONS_TOPIC, { qos: 0 });
+
+  let flushing = false;
+  const timer = setInterval(async () => {
+    if (flushing || pending.size === 0 || io.engine.clientsCount === 0) {
+      if (io.engine.clientsCount === 0) pending.clear();
+      return;
+    }
+    flushing = true;
+    const deviceIds = [...pending];
+    pending.clear();
+    try {
+      const { features } = await findMachines(db, { deviceIds });
+      if (features.length > 0) io.emit('machines:update', features);
+    } catch (e) {
+      logger.error({ err: e }, 'live update failed');
+    } finally {
+      flushing = false;
+    }
+  }, options.flushEveryMs ?? 500);
+
+  return {
+    io,
+    async close() {
+      clearInterval(timer);
+      mqtt.off('message', onMessage);
+      // The http server belongs to fastify, which closes it; here only the sockets end.
+      io.disconnectSockets(true);
+    },
+  };
+}

@@ -1,0 +1,67 @@
+/** Reads the fleet for the map: each device's newest fix joined to its machine's active contract. */
+import type { Sql } from '../../db/client.ts';
+import type { BBox, MachineCollection, MachineFeature, Stage } from '../../shared/map.ts';
+
+export interface MachineQuery {
+  minStage?: Stage | undefined;
+  bbox?: BBox | undefined;
+  deviceIds?: string[] | undefined;
+}
+
+interface Row {
+  device_id: string;
+  ts: Date;
+  lat: number;
+  lon: number;
+  ign: boolean | null;
+  spd: number | null;
+  hrs: number | null;
+  rly: boolean | null;
+  machine_id: string | null;
+  contract_id: string | null;
+  contract_number: string | null;
+  customer: string | null;
+  stage: number | null;
+}
+
+export async function findMachines(db: Sql, q: MachineQuery = {}): Promise<MachineCollection> {
+  const [w, s, e, n] = q.bbox ?? [null, null, null, null];
+  const { rows } = await db.query<Row>(
+    `select lp.device_id, lp.ts, lp.lat, lp.lon, lp.ign, lp.spd, lp.hrs, lp.rly,
+            i.machine_id, c.id as contract_id, c.number as contract_number, cu.name as customer, c.stage
+     from latest_position lp
+     left join installation i on i.device_id = lp.device_id and i.removed_at is null
+     left join contract c on c.machine_id = i.machine_id and c.status = 'active'
+     left join customer cu on cu.id = c.customer_id
+     where ($1::int is null or $1::int = 0 or c.stage >= $1::int)
+       and ($2::float8 is null or lp.lat between $3::float8 and $5::float8)
+       and ($2::float8 is null or case when $2::float8 <= $4::float8
+                                  then lp.lon between $2::float8 and $4::float8
+                                  else lp.lon >= $2::float8 or lp.lon <= $4::float8 end)
+       and ($6::text[] is null or lp.device_id = any($6::text[]))
+     order by lp.device_id`,
+    [q.minStage ?? null, w, s, e, n, q.deviceIds ?? null],
+  );
+  return { type: 'FeatureCollection', features: rows.map(toFeature) };
+}
+
+function toFeature(r: Row): MachineFeature {
+  return {
+    type: 'Feature',
+    id: r.device_id,
+    geometry: { type: 'Point', coordinates: [r.lon, r.lat] },
+    properties: {
+      deviceId: r.device_id,
+      machineId: r.machine_id,
+      contractId: r.contract_id,
+      contractNumber: r.contract_number,
+      customer: r.customer,
+      stage: r.stage === null ? null : (r.stage as Stage),
+      lastSeen: new Date(r.ts).toISOString(),
+      ign: r.ign,
+      spd: r.spd,
+      hrs: r.hrs,
+      rly: r.rly,
+    },
+  };
+}

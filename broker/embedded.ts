@@ -1,0 +1,82 @@
+/**
+ * The in-process MQTT broker (aedes) used when MQTT_URL is unset, with the same rules a production
+ * Mosquitto enforces: CONNECT needs a device's token (checked against the registry) or a service
+ * account, and topics are fenced per device (access.ts).
+ */
+import { createServer, type Server } from 'node:net';
+import { Aedes, type Client } from 'aedes';
+import { mayPublish, maySubscribe, type Principal } from './access.ts';
+
+export interface Credentials {
+  /** Resolves a username/password pair to who it is, or null when it is not valid. */
+  verify(username: string, password: string): Promise<Principal | null>;
+}
+
+export interface EmbeddedBroker {
+  port: number;
+  url: string;
+  close(): Promise<void>;
+}
+
+export class PortInUseError extends Error {}
+
+const principals = new WeakMap<Client, Principal>();
+
+export async function startEmbeddedBroker(port: number, credentials: Credentials): Promise<EmbeddedBroker> {
+  const aedes = await Aedes.createBroker({
+    authenticate(client, username, password, done) {
+      const fail = () => {
+        // 5 = "not authorized" (MQTT 3.1.1) and maps to 0x87 for MQTT 5 clients.
+        const error = Object.assign(new Error('not authorized'), { returnCode: 5 });
+        done(error as never, false);
+      };
+      if (!username || !password) return fail();
+      credentials
+        .verify(username, password.toString())
+        .then((who) => {
+          // The client id must be the device id, so a device cannot take over another's session.
+          if (!who || (who.kind === 'device' && client.id !== who.deviceId)) return fail();
+          principals.set(client, who);
+          done(null, true);
+        })
+        .catch(() => fail());
+    },
+    authorizePublish(client, packet, done) {
+      const who = client ? principals.get(client) : undefined;
+      if (client && (!who || !mayPublish(who, packet.topic))) {
+        return done(new Error(`publish to ${packet.topic} not allowed`));
+      }
+      done(null);
+    },
+    authorizeSubscribe(client, subscription, done) {
+      const who = principals.get(client);
+      // A refused topic gets a failure code in SUBACK (0x80) rather than a dropped connection.
+      if (!who || !maySubscribe(who, subscription.topic)) return done(null, null);
+      done(null, subscription);
+    },
+  });
+  const server: Server = createServer(aedes.handle);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new PortInUseError(
+              `MQTT port ${port} is already in use. Set MQTT_PORT to a free port for the embedded broker, ` +
+                'or set MQTT_URL to use the broker that is already running there.',
+            )
+          : e,
+      ),
+    );
+    server.listen(port, () => resolve());
+  });
+  const actual = (server.address() as { port: number }).port;
+  return {
+    port: actual,
+    url: `mqtt://127.0.0.1:${actual}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        aedes.close(() => server.close(() => resolve()));
+        // Connected clients keep the server open; aedes.close ends them.
+      }),
+  };
+}

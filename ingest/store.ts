@@ -1,0 +1,173 @@
+/**
+ * Writes one ingest batch in one transaction: telemetry rows (duplicates absorbed by the unique
+ * key), latest_position moved forward only, device status, dead letters. Returns the positions that
+ * actually advanced, for the live map.
+ */
+import type { Sql } from '../db/client.ts';
+import type { PositionUpdate } from '../shared/live.ts';
+import { hasUsableFix, type Telemetry } from '../shared/protocol.ts';
+
+export interface TelemetryRow {
+  deviceId: string;
+  receivedAt: number;
+  report: Telemetry;
+}
+
+export interface RejectRow {
+  topic: string;
+  deviceId: string | null;
+  reason: string;
+  detail: string;
+  payload: string;
+  receivedAt: number;
+}
+
+export interface StatusRow {
+  deviceId: string;
+  online: boolean;
+  receivedAt: number;
+}
+
+export interface IngestBatch {
+  telemetry: TelemetryRow[];
+  rejects: RejectRow[];
+  statuses: StatusRow[];
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const col = <K extends keyof Telemetry>(rows: TelemetryRow[], k: K) => rows.map((r) => r.report[k] ?? null);
+
+export async function writeBatch(tx: Sql, batch: IngestBatch): Promise<PositionUpdate[]> {
+  const rows = batch.telemetry;
+  if (rows.length > 0) {
+    await tx.query(
+      `insert into telemetry (device_id, ts, seq, received_at, lat, lon, alt, spd, hdg, sat, fix, ign, hrs,
+                              pwr, bat, rssi, rly, alm)
+       select d, t, s, r, la, lo, al, sp, hd, sa, fx, ig, hr, pw, ba, rs, rl, string_to_array(am, ',')
+       from unnest($1::text[], $2::timestamptz[], $3::int[], $4::timestamptz[], $5::float8[], $6::float8[],
+                   $7::real[], $8::real[], $9::real[], $10::smallint[], $11::bool[], $12::bool[], $13::float8[],
+                   $14::real[], $15::real[], $16::smallint[], $17::bool[], $18::text[])
+            as u(d, t, s, r, la, lo, al, sp, hd, sa, fx, ig, hr, pw, ba, rs, rl, am)
+       on conflict do nothing`,
+      [
+        rows.map((r) => r.deviceId),
+        rows.map((r) => iso(r.report.ts)),
+        col(rows, 'seq'),
+        rows.map((r) => iso(r.receivedAt)),
+        col(rows, 'lat'),
+        col(rows, 'lon'),
+        col(rows, 'alt'),
+        col(rows, 'spd'),
+        col(rows, 'hdg'),
+        col(rows, 'sat'),
+        col(rows, 'fix'),
+        col(rows, 'ign'),
+        col(rows, 'hrs'),
+        col(rows, 'pwr'),
+        col(rows, 'bat'),
+        rows.map((r) => (r.report.rssi === undefined ? null : Math.round(r.report.rssi))),
+        col(rows, 'rly'),
+        // Alarm names are [A-Za-z0-9_] (protocol schema), so a comma list round-trips safely and
+        // avoids unnest flattening a two-dimensional array.
+        rows.map((r) => (r.report.alm && r.report.alm.length > 0 ? r.report.alm.join(',') : null)),
+      ],
+    );
+  }
+
+  const advanced = await advanceLatest(tx, newestFixPerDevice(rows));
+
+  if (batch.statuses.length > 0) {
+    const latest = new Map(batch.statuses.map((s) => [s.deviceId, s]));
+    const statuses = [...latest.values()];
+    await tx.query(
+      `insert into device_status (device_id, online, changed_at)
+       select * from unnest($1::text[], $2::bool[], $3::timestamptz[])
+       on conflict (device_id) do update set online = excluded.online, changed_at = excluded.changed_at
+       where device_status.online is distinct from excluded.online`,
+      [
+        statuses.map((s) => s.deviceId),
+        statuses.map((s) => s.online),
+        statuses.map((s) => iso(s.receivedAt)),
+      ],
+    );
+  }
+
+  if (batch.rejects.length > 0) {
+    const r = batch.rejects;
+    await tx.query(
+      `insert into ingest_rejects (received_at, topic, device_id, reason, detail, payload)
+       select * from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+      [
+        r.map((x) => iso(x.receivedAt)),
+        r.map((x) => x.topic),
+        r.map((x) => x.deviceId),
+        r.map((x) => x.reason),
+        r.map((x) => x.detail),
+        r.map((x) => x.payload),
+      ],
+    );
+  }
+  return advanced;
+}
+
+function newestFixPerDevice(rows: TelemetryRow[]): TelemetryRow[] {
+  const newest = new Map<string, TelemetryRow>();
+  for (const row of rows) {
+    if (!hasUsableFix(row.report)) continue;
+    const seen = newest.get(row.deviceId);
+    if (!seen || row.report.ts > seen.report.ts) newest.set(row.deviceId, row);
+  }
+  return [...newest.values()];
+}
+
+async function advanceLatest(tx: Sql, rows: TelemetryRow[]): Promise<PositionUpdate[]> {
+  if (rows.length === 0) return [];
+  const { rows: advanced } = await tx.query<{
+    device_id: string;
+    ts: Date;
+    lat: number;
+    lon: number;
+    spd: number | null;
+    ign: boolean | null;
+    hrs: number | null;
+    rly: boolean | null;
+  }>(
+    `insert into latest_position (device_id, ts, received_at, lat, lon, spd, hdg, ign, hrs, pwr, bat, rssi, rly, alm)
+     select d, t, r, la, lo, sp, hd, ig, hr, pw, ba, rs, rl, string_to_array(am, ',')
+     from unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::float8[], $6::real[],
+                 $7::real[], $8::bool[], $9::float8[], $10::real[], $11::real[], $12::smallint[], $13::bool[],
+                 $14::text[]) as u(d, t, r, la, lo, sp, hd, ig, hr, pw, ba, rs, rl, am)
+     on conflict (device_id) do update set
+       ts = excluded.ts, received_at = excluded.received_at, lat = excluded.lat, lon = excluded.lon,
+       spd = excluded.spd, hdg = excluded.hdg, ign = excluded.ign, hrs = excluded.hrs, pwr = excluded.pwr,
+       bat = excluded.bat, rssi = excluded.rssi, rly = excluded.rly, alm = excluded.alm
+     where latest_position.ts < excluded.ts
+     returning device_id, ts, lat, lon, spd, ign, hrs, rly`,
+    [
+      rows.map((r) => r.deviceId),
+      rows.map((r) => iso(r.report.ts)),
+      rows.map((r) => iso(r.receivedAt)),
+      col(rows, 'lat'),
+      col(rows, 'lon'),
+      col(rows, 'spd'),
+      col(rows, 'hdg'),
+      col(rows, 'ign'),
+      col(rows, 'hrs'),
+      col(rows, 'pwr'),
+      col(rows, 'bat'),
+      rows.map((r) => (r.report.rssi === undefined ? null : Math.round(r.report.rssi))),
+      col(rows, 'rly'),
+      rows.map((r) => (r.report.alm && r.report.alm.length > 0 ? r.report.alm.join(',') : null)),
+    ],
+  );
+  return advanced.map((a) => ({
+    deviceId: a.device_id,
+    ts: new Date(a.ts).toISOString(),
+    lat: a.lat,
+    lon: a.lon,
+    spd: a.spd,
+    ign: a.ign,
+    hrs: a.hrs,
+    rly: a.rly,
+  }));
+}

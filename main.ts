@@ -1,0 +1,211 @@
+/**
+ * The composition root: reads the configuration and starts the roles this process hosts. With
+ * nothing configured it is the whole platform in one process (embedded broker and database, ingest,
+ * api with the web app, a simulated fleet); in production each role runs on its own (ROLES=api,
+ * ROLES=ingest) against Mosquitto and PostgreSQL/TimescaleDB.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import mqtt, { type MqttClient } from 'mqtt';
+import pino, { type Logger } from 'pino';
+import { buildApp } from './api/app.ts';
+import { verifyDeviceToken } from './api/devices/registry.ts';
+import { attachLive } from './api/live.ts';
+import { type Credentials, startEmbeddedBroker } from './broker/embedded.ts';
+import { type Database, openDatabase } from './db/client.ts';
+import { migrate } from './db/migrate.ts';
+import { startDemoFleet } from './demo-fleet.ts';
+import { startIngest } from './ingest/worker.ts';
+import { type Config, parseConfig } from './shared/config.ts';
+
+export interface Platform {
+  config: Config;
+  /** http://host:port of the api, when this process hosts it. */
+  url: string | null;
+  mqttUrl: string;
+  db: Database;
+  logger: Logger;
+  /** Example credentials of one simulated device, for trying the broker by hand. */
+  exampleDevice: { deviceId: string; token: string } | null;
+  stop(): Promise<void>;
+}
+
+const WEB_ROOT = fileURLToPath(new URL('./web/dist/', import.meta.url));
+const SERVICE_USER = 'svc-platform';
+
+export async function startPlatform(overrides: Partial<Config> = {}, env = process.env): Promise<Platform> {
+  const parsed = parseConfig(env);
+  if (!parsed.ok) throw new ConfigError(parsed.errors);
+  const config: Config = { ...parsed.config, ...overrides };
+  const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
+  const has = (role: Config['ROLES'][number]) => config.ROLES.includes(role);
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      await stop().catch((e) => logger.error({ err: e }, 'error while stopping'));
+    }
+  };
+
+  try {
+    const db = await openDatabase({ url: config.DATABASE_URL, dataDir: join(config.DATA_DIR, 'pgdata') });
+    stops.push(() => db.close());
+    const applied = await migrate(db);
+    if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+    // Services reach the broker with a service account: on the embedded broker a fresh random
+    // password each run; on a real broker whatever MQTT_USERNAME/MQTT_PASSWORD say.
+    const embedded = config.MQTT_URL === undefined;
+    const service = embedded
+      ? { username: SERVICE_USER, password: randomBytes(16).toString('hex') }
+      : { username: config.MQTT_USERNAME, password: config.MQTT_PASSWORD };
+    let mqttUrl = config.MQTT_URL ?? '';
+    if (embedded) {
+      const credentials: Credentials = {
+        async verify(username, password) {
+          if (username === service.username) {
+            return password === service.password ? { kind: 'service', name: username } : null;
+          }
+          return (await verifyDeviceToken(db, username, password))
+            ? { kind: 'device', deviceId: username }
+            : null;
+        },
+      };
+      const broker = await startEmbeddedBroker(config.MQTT_PORT, credentials);
+      stops.push(() => broker.close());
+      mqttUrl = broker.url;
+    }
+
+    if (has('ingest')) {
+      const ingest = await startIngest({
+        db,
+        mqttUrl,
+        username: service.username,
+        password: service.password,
+        clientId: config.INGEST_CLIENT_ID ?? `ingest-${embedded ? 'embedded' : hostname()}`,
+        shareGroup: embedded ? null : 'ingest',
+        logger: logger.child({ role: 'ingest' }),
+        maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+        maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
+      });
+      stops.push(() => ingest.stop());
+    }
+
+    let url: string | null = null;
+    if (has('api')) {
+      const apiMqtt = await connectService(mqttUrl, service, `api-${hostname()}-${process.pid}`);
+      stops.push(() => apiMqtt.endAsync());
+      const app = await buildApp({
+        db,
+        logger: logger.child({ role: 'api' }),
+        mapStyleUrl: config.MAP_STYLE_URL,
+        webRoot: WEB_ROOT,
+        health: {
+          broker: () => ({ connected: apiMqtt.connected, embedded }),
+          async database() {
+            try {
+              await db.query('select 1');
+              return { ok: true, engine: db.engine };
+            } catch {
+              return { ok: false, engine: db.engine };
+            }
+          },
+        },
+      });
+      const live = attachLive(app.server, { db, mqtt: apiMqtt, logger });
+      stops.push(() => app.close());
+      stops.push(() => live.close());
+      await app.listen({ port: config.PORT, host: '0.0.0.0' });
+      const { port } = app.server.address() as { port: number };
+      url = `http://localhost:${port}`;
+    }
+
+    let exampleDevice: Platform['exampleDevice'] = null;
+    if (has('sim') && config.SIM_DEVICES > 0) {
+      const fleet = await startDemoFleet({
+        db,
+        mqttUrl,
+        devices: config.SIM_DEVICES,
+        seed: config.SIM_SEED,
+        logger: logger.child({ role: 'sim' }),
+      });
+      stops.push(() => fleet.stop());
+      exampleDevice = fleet.example;
+    }
+
+    return { config, url, mqttUrl, db, logger, exampleDevice, stop: stopAll };
+  } catch (e) {
+    await stopAll();
+    throw e;
+  }
+}
+
+async function connectService(
+  url: string,
+  service: { username?: string | undefined; password?: string | undefined },
+  clientId: string,
+): Promise<MqttClient> {
+  const client = await mqtt.connectAsync(url, {
+    clientId,
+    username: service.username,
+    password: service.password,
+    reconnectPeriod: 1000,
+  });
+  client.on('error', () => {}); // reconnects on its own; health reports the state
+  return client;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+function banner(p: Platform, startedMs: number): string {
+  const lines = [
+    '',
+    `  Recovery telematics is up in ${(startedMs / 1000).toFixed(1)} s`,
+    p.url ? `  Map:     ${p.url}` : '',
+    `  MQTT:    ${p.mqttUrl}${p.config.MQTT_URL ? '' : ' (embedded broker)'}`,
+    `  Database: ${p.config.DATABASE_URL ? 'PostgreSQL' : `embedded, in ${join(p.config.DATA_DIR, 'pgdata')}`}`,
+    p.config.SIM_DEVICES > 0 && p.config.ROLES.includes('sim')
+      ? `  Fleet:   ${p.config.SIM_DEVICES} simulated machines`
+      : '',
+  ];
+  if (p.exampleDevice) {
+    const { deviceId, token } = p.exampleDevice;
+    const port = new URL(p.mqttUrl).port;
+    lines.push(
+      '  Try a device by hand (docs/device-protocol.md):',
+      `    mosquitto_pub -p ${port} -i ${deviceId} -u ${deviceId} -P ${token} -q 1 \\`,
+      `      -t devices/${deviceId}/telemetry -m '{"v":1,"ts":'$(date +%s000)',"lat":31.23,"lon":121.47}'`,
+    );
+  }
+  lines.push('  Ctrl-C stops (pending positions are flushed).', '');
+  return lines.filter((l) => l !== '').join('\n');
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  let platform: Platform;
+  try {
+    platform = await startPlatform();
+  } catch (e) {
+    process.stderr.write(`\n${(e as Error).message}\n\n`);
+    process.exit(e instanceof ConfigError ? 2 : 1);
+  }
+  process.stdout.write(`${banner(platform, performance.now() - started)}\n`);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    platform.logger.info({ signal }, 'stopping');
+    await platform.stop();
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -1,0 +1,104 @@
+/**
+ * Configuration from environment variables, validated once at start. Pure: the caller passes the
+ * environment in and decides what to do with the problems (print them and exit, in main.ts).
+ */
+import { z } from 'zod';
+
+export const ROLES = ['ingest', 'api', 'sim'] as const;
+export type Role = (typeof ROLES)[number];
+
+const port = (name: string, fallback: number) =>
+  z.coerce
+    .number({ error: `${name} must be a port number` })
+    .int(`${name} must be a whole number`)
+    .min(0, `${name} must be 0-65535`)
+    .max(65535, `${name} must be 0-65535`)
+    .default(fallback);
+
+const url = (name: string, protocols: string[]) =>
+  z
+    .string()
+    .trim()
+    .min(1)
+    .refine(
+      (s) => {
+        try {
+          return protocols.includes(new URL(s).protocol);
+        } catch {
+          return false;
+        }
+      },
+      `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    )
+    .optional();
+
+const ConfigSchema = z.object({
+  PORT: port('PORT', 8080),
+  MQTT_URL: url('MQTT_URL', ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:']),
+  MQTT_PORT: port('MQTT_PORT', 1883),
+  MQTT_USERNAME: z.string().min(1).optional(),
+  MQTT_PASSWORD: z.string().min(1).optional(),
+  DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+  DATA_DIR: z.string().trim().min(1, 'DATA_DIR must not be empty').default('./data'),
+  SIM_DEVICES: z.coerce
+    .number({ error: 'SIM_DEVICES must be a number' })
+    .int('SIM_DEVICES must be a whole number')
+    .min(0, 'SIM_DEVICES must be 0 or more')
+    .max(100_000, 'SIM_DEVICES must be at most 100000')
+    .default(200),
+  SIM_SEED: z.coerce.number({ error: 'SIM_SEED must be a number' }).int().default(42),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  ROLES: z
+    .string()
+    .default(ROLES.join(','))
+    .transform((s, ctx) => {
+      const roles = s
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
+      const bad = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      if (bad.length > 0 || roles.length === 0) {
+        ctx.addIssue({ code: 'custom', message: `ROLES must be a comma list of ${ROLES.join(', ')}` });
+        return z.NEVER;
+      }
+      return [...new Set(roles)] as Role[];
+    }),
+  /** Fixed per ingest worker so its persistent broker session survives restarts; default ingest-<host>. */
+  INGEST_CLIENT_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INGEST_CLIENT_ID: 1-64 of A-Z a-z 0-9 _ . -')
+    .optional(),
+  MAP_STYLE_URL: url('MAP_STYLE_URL', ['http:', 'https:']),
+  /** Telemetry further than this in the future (device clock ahead of ours) is rejected. */
+  MAX_CLOCK_SKEW_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(5 * 60_000),
+  MAX_PAYLOAD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(256)
+    .default(64 * 1024),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type ConfigResult = { ok: true; config: Config } | { ok: false; errors: string[] };
+
+export function parseConfig(env: Record<string, string | undefined>): ConfigResult {
+  // An empty variable means "not set", as in most shells' `FOO= cmd`.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const r = ConfigSchema.safeParse(cleaned);
+  if (r.success) return { ok: true, config: r.data };
+  return {
+    ok: false,
+    errors: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+  };
+}
+
+export const isEmbeddedBroker = (c: Config) => c.MQTT_URL === undefined;
+export const isEmbeddedDatabase = (c: Config) => c.DATABASE_URL === undefined;
