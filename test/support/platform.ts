@@ -7,8 +7,14 @@ import { type Platform, startPlatform } from '../../main.ts';
 import type { Config } from '../../shared/config.ts';
 import { realBroker, scratchDatabase } from './engines.ts';
 
-export interface TestPlatform extends Platform {
-  dataDir: string;
+export interface TestPlatform {
+  /** The running instance; replaced by restart(). */
+  current: Platform;
+  readonly url: string;
+  readonly mqttUrl: string;
+  readonly db: Platform['db'];
+  /** Stops and starts again on the same database and data folder. */
+  restart(): Promise<Platform>;
   teardown(): Promise<void>;
 }
 
@@ -16,7 +22,7 @@ export async function startTestPlatform(overrides: Partial<Config> = {}): Promis
   const scratch = await scratchDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'rt-test-'));
   const ingestClientId = `ingest-test-${process.pid}-${Date.now()}`;
-  const platform = await startPlatform({
+  const config: Partial<Config> = {
     PORT: 0,
     MQTT_PORT: 0,
     SIM_DEVICES: 0,
@@ -25,19 +31,43 @@ export async function startTestPlatform(overrides: Partial<Config> = {}): Promis
     DATABASE_URL: scratch.url,
     INGEST_CLIENT_ID: ingestClientId,
     ...overrides,
-  });
-  return {
-    ...platform,
-    dataDir,
+  };
+  let current: Platform | null = null;
+  const cleanup = async () => {
+    await scratch.drop();
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    current = await startPlatform(config);
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  const t: TestPlatform = {
+    current,
+    get url() {
+      return t.current.url ?? '';
+    },
+    get mqttUrl() {
+      return t.current.mqttUrl;
+    },
+    get db() {
+      return t.current.db;
+    },
+    async restart() {
+      await t.current.stop();
+      t.current = await startPlatform(config);
+      return t.current;
+    },
     async teardown() {
-      await platform.stop();
+      await t.current.stop();
       if (realBroker) {
         // Forget the test worker's persistent session so the shared broker stops queueing for it.
         const c = await mqtt.connectAsync(realBroker, { clientId: ingestClientId, clean: true });
         await c.endAsync();
       }
-      await scratch.drop();
-      rmSync(dataDir, { recursive: true, force: true });
+      await cleanup();
     },
   };
+  return t;
 }

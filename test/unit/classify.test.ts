@@ -1,0 +1,61 @@
+import { describe, expect, it } from 'vitest';
+import { classify } from '../../ingest/classify.ts';
+
+const now = Date.UTC(2026, 10, 28, 12);
+const options = { maxPayloadBytes: 1024, maxClockSkewMs: 60_000 };
+const bytes = (s: string) => new TextEncoder().encode(s);
+
+describe('ingest classification', () => {
+  it('turns a report into a telemetry row for the topic device', () => {
+    const b = classify(
+      'devices/D1/telemetry',
+      bytes(JSON.stringify({ v: 1, ts: now, lat: 1, lon: 2 })),
+      now,
+      options,
+    );
+    expect(b.rejects).toEqual([]);
+    expect(b.telemetry).toEqual([
+      { deviceId: 'D1', receivedAt: now, report: { v: 1, ts: now, lat: 1, lon: 2 } },
+    ]);
+  });
+
+  it('rejects device time too far in the future, keeps the rest of the backlog', () => {
+    const b = classify(
+      'devices/D1/telemetry',
+      bytes(
+        JSON.stringify([
+          { v: 1, ts: now + 120_000, lat: 1, lon: 2 },
+          { v: 1, ts: now - 1, lat: 1, lon: 2 },
+        ]),
+      ),
+      now,
+      options,
+    );
+    expect(b.telemetry.map((t) => t.report.ts)).toEqual([now - 1]);
+    expect(b.rejects).toEqual([expect.objectContaining({ reason: 'future_time', deviceId: 'D1' })]);
+    expect(b.rejects[0]?.detail).toMatch(/^report 0: /);
+  });
+
+  it('keeps the first bytes of a rejected payload as evidence', () => {
+    const b = classify('devices/D1/telemetry', bytes('x'.repeat(5000)), now, {
+      ...options,
+      maxPayloadBytes: 10_000,
+    });
+    expect(b.rejects[0]).toMatchObject({ reason: 'malformed_json', topic: 'devices/D1/telemetry' });
+    expect(b.rejects[0]?.payload).toHaveLength(1024);
+  });
+
+  it('reads online/offline status and rejects anything else', () => {
+    expect(classify('devices/D1/status', bytes('offline'), now, options).statuses).toEqual([
+      { deviceId: 'D1', online: false, receivedAt: now },
+    ]);
+    expect(classify('devices/D1/status', bytes('sleeping'), now, options).rejects[0]?.reason).toBe('schema');
+  });
+
+  it('rejects a topic that is not a device topic', () => {
+    expect(classify('devices/a/b/telemetry', bytes('{}'), now, options).rejects[0]).toMatchObject({
+      reason: 'bad_topic',
+      deviceId: null,
+    });
+  });
+});

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import { parseConfig } from '../../shared/config.ts';
+
+describe('configuration', () => {
+  it('has working defaults with nothing set (the embedded platform)', () => {
+    const r = parseConfig({});
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    expect(r.config).toMatchObject({
+      PORT: 8080,
+      MQTT_PORT: 1883,
+      DATA_DIR: './data',
+      SIM_DEVICES: 200,
+      LOG_LEVEL: 'info',
+      ROLES: ['ingest', 'api', 'sim'],
+    });
+    expect(r.config.MQTT_URL).toBeUndefined();
+    expect(r.config.DATABASE_URL).toBeUndefined();
+  });
+
+  it('reads real engines and roles', () => {
+    const r = parseConfig({
+      MQTT_URL: 'mqtt://mosquitto:1883',
+      DATABASE_URL: 'postgres://u:p@db:5432/fleet',
+      ROLES: 'ingest, ingest',
+      SIM_DEVICES: '0',
+      PORT: '9000',
+    });
+    expect(r).toMatchObject({
+      ok: true,
+      config: { MQTT_URL: 'mqtt://mosquitto:1883', ROLES: ['ingest'], SIM_DEVICES: 0, PORT: 9000 },
+    });
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(parseConfig({ MQTT_URL: '', PORT: '' })).toMatchObject({ ok: true, config: { PORT: 8080 } });
+  });
+
+  it('names every bad variable with what it should be', () => {
+    const r = parseConfig({
+      PORT: 'eighty',
+      MQTT_PORT: '70000',
+      MQTT_URL: 'http://broker',
+      DATABASE_URL: 'mysql://x',
+      SIM_DEVICES: '-5',
+      LOG_LEVEL: 'loud',
+      ROLES: 'api,broker',
+    });
+    expect(r.ok).toBe(false);
+    if (r.ok) return;
+    const text = r.errors.join('\n');
+    for (const name of [
+      'PORT',
+      'MQTT_PORT',
+      'MQTT_URL',
+      'DATABASE_URL',
+      'SIM_DEVICES',
+      'LOG_LEVEL',
+      'ROLES',
+    ]) {
+      expect(text).toContain(`${name}: `);
+    }
+    expect(text).toContain('MQTT_URL must be a URL starting with mqtt://');
+    expect(text).toContain('SIM_DEVICES must be 0 or more');
+  });
+});
