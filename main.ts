@@ -116,7 +116,11 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
       const live = attachLive(app.server, { db, mqtt: apiMqtt, logger });
       stops.push(() => app.close());
       stops.push(() => live.close());
-      await app.listen({ port: config.PORT, host: '0.0.0.0' });
+      await app.listen({ port: config.PORT, host: '0.0.0.0' }).catch((e: NodeJS.ErrnoException) => {
+        throw e.code === 'EADDRINUSE'
+          ? new Error(`HTTP port ${config.PORT} is already in use. Set PORT to a free port.`)
+          : e;
+      });
       const { port } = app.server.address() as { port: number };
       url = `http://localhost:${port}`;
     }

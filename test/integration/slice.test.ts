@@ -4,9 +4,11 @@
  * DATABASE_URL are set.
  */
 import mqtt, { type MqttClient } from 'mqtt';
+import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provisionDevices } from '../../api/devices/registry.ts';
-import type { MachineCollection } from '../../shared/map.ts';
+import type { ServerToClientEvents } from '../../shared/live.ts';
+import type { MachineCollection, MachineFeature } from '../../shared/map.ts';
 import { topics } from '../../shared/protocol.ts';
 import { engineName, realBroker } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
@@ -173,6 +175,40 @@ describe(`telemetry slice on ${engineName}`, () => {
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { message: string }).message).toBe('invalid query');
     expect((await fetch(`${platform.url}/api/map/machines?minStage=7`)).status).toBe(400);
+  });
+
+  it('pushes a committed position to browsers over socket.io, joined to its machine', async () => {
+    const d = device(1);
+    const socket: Socket<ServerToClientEvents> = io(platform.url, { transports: ['websocket'] });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve);
+        socket.once('connect_error', reject);
+      });
+      const ts = Date.now();
+      const update = new Promise<MachineFeature>((resolve) => {
+        socket.on('machines:update', (features) => {
+          const f = features.find(
+            (x) =>
+              x.properties.deviceId === d.deviceId && x.properties.lastSeen === new Date(ts).toISOString(),
+          );
+          if (f) resolve(f);
+        });
+      });
+      const client = await connect(d);
+      await client.publishAsync(
+        topics.telemetry(d.deviceId),
+        JSON.stringify({ v: 1, ts, lat: 31.3, lon: 121.5, spd: 12 }),
+        {
+          qos: 1,
+        },
+      );
+      const f = await update;
+      expect(f.geometry.coordinates).toEqual([121.5, 31.3]);
+      expect(f.properties).toMatchObject({ machineId: d.machine.id, spd: 12 });
+    } finally {
+      socket.close();
+    }
   });
 
   it.skipIf(realBroker)('refuses wrong credentials at CONNECT and fences topics per device', async () => {
