@@ -25,7 +25,7 @@ create unique index telemetry_dedup on telemetry (device_id, ts, seq) nulls not 
 
 -- TimescaleDB when the extension is there: a hypertable on device time, 1-day chunks (a day of a
 -- large fleet is a few GB, which keeps the recent chunk and its index in memory; see
--- docs/storage.md). Plain table otherwise. Feature-detected so one migration set serves both.
+-- docs/architecture.md). Plain table otherwise. Feature-detected so one migration set serves both.
 do $$
 begin
   if exists (select 1 from pg_available_extensions where name = 'timescaledb') then
