@@ -3,13 +3,13 @@
  * and acknowledges each QoS 1 message only after the batch holding it has committed — a crash
  * before the commit means the broker redelivers, and the unique key absorbs any duplicate.
  */
-import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Database } from '../db/client.ts';
 import { LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
 import { topics } from '../shared/protocol.ts';
 import { Batcher } from './batcher.ts';
 import { type ClassifyOptions, classify } from './classify.ts';
+import { startConsumer } from './consumer.ts';
 import { type IngestBatch, writeBatch } from './store.ts';
 
 export interface IngestOptions extends ClassifyOptions {
@@ -23,12 +23,15 @@ export interface IngestOptions extends ClassifyOptions {
   shareGroup: string | null;
   logger: Logger;
   maxBatch?: number;
+  /** Messages held (received, not yet committed) before the worker stops reading. */
+  maxPending?: number;
   now?: () => number;
 }
 
 export interface IngestWorker {
   /** Messages taken from the broker and not yet committed. */
   depth(): number;
+  connected(): boolean;
   stop(): Promise<void>;
 }
 
@@ -40,17 +43,9 @@ interface Received {
 export async function startIngest(options: IngestOptions): Promise<IngestWorker> {
   const { db, logger } = options;
   const now = options.now ?? Date.now;
-  const client: MqttClient = mqtt.connect(options.mqttUrl, {
-    clientId: options.clientId,
-    username: options.username,
-    password: options.password,
-    // MQTT 3.1.1 persistent session: every broker we run speaks it (the embedded aedes speaks no
-    // MQTT 5). How long an absent worker's session is kept is the broker's setting
-    // (persistent_client_expiration in deploy/mosquitto).
-    clean: false,
-    protocolVersion: 4,
-    reconnectPeriod: 1000,
-  });
+  const maxPending = options.maxPending ?? 20_000;
+  let stopping = false;
+  let reading = true;
 
   const batcher = new Batcher<Received>({
     maxBatch: options.maxBatch ?? 2000,
@@ -69,8 +64,11 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
           'rejected',
         );
       }
-      if (advanced.length > 0 && client.connected) {
-        client.publish(LIVE_POSITIONS_TOPIC, JSON.stringify(advanced), { qos: 0 });
+      if (advanced.length > 0) consumer.publish(LIVE_POSITIONS_TOPIC, JSON.stringify(advanced));
+      // Backpressure released: read again once the backlog in hand has halved.
+      if (!reading && !stopping && batcher.depth < maxPending / 2) {
+        reading = true;
+        consumer.resume();
       }
     },
     onError(error, attempt) {
@@ -78,48 +76,40 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
     },
   });
 
-  let stopping = false;
-  // mqtt.js sends the PUBACK when this callback is called: we call it after the commit. While
-  // stopping, a message is left unacknowledged: the persistent session redelivers it later.
-  client.handleMessage = (packet, done) => {
-    if (stopping) return;
-    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
-    batcher.add({ batch: classify(packet.topic, payload, now(), options), ack: () => done() });
-  };
-
   const prefix = options.shareGroup ? `$share/${options.shareGroup}/` : '';
-  const subscriptions = [topics.allTelemetry, topics.allStatus].map((t) => prefix + t);
-
-  client.on('error', (e) => logger.error({ err: e }, 'ingest mqtt error'));
-  client.on('connect', (ack) => {
-    // With a resumed session the broker still has our subscriptions; subscribing again is harmless.
-    logger.info({ sessionPresent: ack.sessionPresent }, 'ingest connected');
-    client.subscribe(subscriptions, { qos: 1 }, (err) => {
-      if (err) logger.error({ err }, 'ingest subscribe failed');
-    });
-  });
-
-  await new Promise<void>((resolve, reject) => {
-    const fail = (e: Error) => {
-      client.end(true);
-      reject(new Error(`ingest could not connect to ${options.mqttUrl}: ${e.message}`));
-    };
-    client.once('connect', () => {
-      client.off('error', fail);
-      resolve();
-    });
-    client.once('error', fail);
+  const consumer = await startConsumer({
+    url: options.mqttUrl,
+    clientId: options.clientId,
+    username: options.username,
+    password: options.password,
+    subscriptions: [topics.allTelemetry, topics.allStatus].map((t) => prefix + t),
+    onMessage(message) {
+      // While stopping, a message is left unacknowledged: the persistent session redelivers it.
+      if (stopping) return;
+      batcher.add({ batch: classify(message.topic, message.payload, now(), options), ack: message.ack });
+      if (reading && batcher.depth >= maxPending) {
+        // The database is behind (or down): stop reading rather than buffer without bound.
+        reading = false;
+        consumer.pause();
+        logger.warn({ depth: batcher.depth }, 'ingest paused: database behind');
+      }
+    },
+    onConnect: (sessionPresent) => logger.info({ sessionPresent }, 'ingest connected'),
+    onError: (e) => logger.error({ err: e }, 'ingest mqtt error'),
+  }).catch((e: Error) => {
+    throw new Error(`ingest could not connect to ${options.mqttUrl}: ${e.message}`);
   });
 
   return {
     depth: () => batcher.depth,
+    connected: () => consumer.connected,
     async stop() {
       // Stop taking new messages, write (and acknowledge) what we hold, then leave. No unsubscribe:
       // the broker keeps queueing for this session while the worker is away.
       stopping = true;
       await batcher.drain();
       batcher.stop();
-      await client.endAsync();
+      await consumer.close();
     },
   };
 }
