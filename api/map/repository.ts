@@ -31,7 +31,13 @@ export async function findMachines(db: Sql, q: MachineQuery = {}): Promise<Machi
             i.machine_id, c.id as contract_id, c.number as contract_number, cu.name as customer, c.stage
      from latest_position lp
      left join installation i on i.device_id = lp.device_id and i.removed_at is null
-     left join contract c on c.machine_id = i.machine_id and c.status = 'active'
+     -- The machine's current contract: the active one, else the most recent (settled, closed).
+     left join lateral (
+       select id, number, stage, customer_id from contract
+       where machine_id = i.machine_id
+       order by (status = 'active') desc, start_date desc
+       limit 1
+     ) c on true
      left join customer cu on cu.id = c.customer_id
      where ($1::int is null or $1::int = 0 or c.stage >= $1::int)
        and ($2::float8 is null or lp.lat between $3::float8 and $5::float8)

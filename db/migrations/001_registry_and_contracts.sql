@@ -62,6 +62,7 @@ create table contract (
   down_payment       bigint not null default 0 check (down_payment >= 0),
   start_date         date not null,
   term_months        integer not null check (term_months > 0),
+  annual_rate_bp     integer not null default 0 check (annual_rate_bp >= 0),
   penalty_rate_bp    integer not null default 0 check (penalty_rate_bp >= 0),
   grace_days         integer not null default 0 check (grace_days >= 0),
   timezone           text not null default 'Asia/Shanghai',
