@@ -1,7 +1,9 @@
 /** Shapes the map API serves and the web map draws; shared so both sides agree at compile time. */
 import type { Feature, FeatureCollection, Point } from 'geojson';
 
-export type Stage = 0 | 1 | 2 | 3;
+import type { Stage } from './overdue.ts';
+
+export type { Stage };
 
 export interface MachineProperties {
   deviceId: string;
