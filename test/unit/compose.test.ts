@@ -1,0 +1,528 @@
+/**
+ * The production deployment checked without a Docker engine: docker-compose.yml, the Dockerfile and
+ * deploy/mosquitto/ against each other, against shared/config.ts (what the app accepts) and against
+ * broker/access.ts (the embedded broker's rules, which the Mosquitto ACL must match for devices).
+ * deploy/mosquitto/selftest.sh checks the same broker files against the real mosquitto binary.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { builtinModules } from 'node:module';
+import { join, posix } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { mayPublish, maySubscribe, type Principal } from '../../broker/access.ts';
+import { parseConfig } from '../../shared/config.ts';
+import { LIVE_POSITIONS_TOPIC } from '../../shared/live.ts';
+import { topics } from '../../shared/protocol.ts';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const read = (path: string) => readFileSync(join(root, path), 'utf8');
+
+// --- docker-compose.yml, interpolated as compose would with only the defaults and placeholders ---
+
+/** What a required `${VAR:?…}` stands for here: any URL-safe value an operator might set. */
+const PLACEHOLDER = 'placeholder';
+
+/** Compose interpolation: `$$`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?err}`, `$VAR`. */
+function interpolate(raw: string, used: Set<string>): string {
+  let out = '';
+  let i = 0;
+  while (i < raw.length) {
+    const c = raw[i];
+    if (c !== '$') {
+      out += c;
+      i += 1;
+    } else if (raw[i + 1] === '$') {
+      out += '$';
+      i += 2;
+    } else if (raw[i + 1] === '{') {
+      const end = raw.indexOf('}', i);
+      const expr = raw.slice(i + 2, end);
+      const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?$/s.exec(expr);
+      if (end < 0 || !m || expr.includes('${')) throw new Error(`interpolation compose would reject: ${raw}`);
+      const [, name, op, arg = ''] = m as unknown as [string, string, string | undefined, string | undefined];
+      used.add(name);
+      out += op === ':-' || op === '-' ? arg : op === ':+' || op === '+' ? '' : PLACEHOLDER;
+      i = end + 1;
+    } else {
+      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(raw.slice(i));
+      if (!m) throw new Error(`lone $ in ${raw} (write $$ for a literal $)`);
+      used.add(m[1] as string);
+      out += PLACEHOLDER;
+      i += m[0].length;
+    }
+  }
+  return out;
+}
+
+function interpolateAll(value: unknown, used: Set<string>): unknown {
+  if (typeof value === 'string') return interpolate(value, used);
+  if (Array.isArray(value)) return value.map((v) => interpolateAll(v, used));
+  if (value && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateAll(v, used)]));
+  }
+  return value;
+}
+
+interface Service {
+  image?: string;
+  build?: { context: string; dockerfile?: string } | string;
+  entrypoint?: string[] | string;
+  command?: string[] | string;
+  environment?: Record<string, string | number | null> | string[];
+  ports?: (string | { target: number; published?: string | number })[];
+  volumes?: (string | { type: string; source: string; target: string })[];
+  depends_on?: Record<string, { condition?: string }> | string[];
+  deploy?: { replicas?: number };
+  healthcheck?: { test?: string[] | string; disable?: boolean };
+}
+interface Compose {
+  services: Record<string, Service>;
+  volumes?: Record<string, unknown>;
+}
+
+const rawCompose = parse(read('docker-compose.yml')) as Compose;
+const usedVariables = new Set<string>();
+const compose = interpolateAll(rawCompose, usedVariables) as Compose;
+const services = compose.services;
+
+function environment(service: Service): Record<string, string> {
+  const env = service.environment ?? {};
+  if (Array.isArray(env)) {
+    return Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+  }
+  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
+}
+
+interface Mount {
+  kind: 'bind' | 'volume';
+  source: string;
+  target: string;
+}
+function mounts(service: Service): Mount[] {
+  return (service.volumes ?? []).map((v) => {
+    if (typeof v !== 'string')
+      return { kind: v.type === 'bind' ? 'bind' : 'volume', source: v.source, target: v.target };
+    const [source = '', target = ''] = v.split(':');
+    return { kind: /^[./~]/.test(source) ? 'bind' : 'volume', source, target };
+  });
+}
+const mountAt = (service: Service, target: string) => mounts(service).find((m) => m.target === target);
+/** The mount a container path lies in, the deepest first. */
+const mountHolding = (service: Service, path: string) =>
+  mounts(service)
+    .filter((m) => path === m.target || path.startsWith(`${m.target.replace(/\/$/, '')}/`))
+    .sort((a, b) => b.target.length - a.target.length)[0];
+
+/** Container ports a service publishes. */
+function publishedTargets(service: Service): number[] {
+  return (service.ports ?? []).map((p) => {
+    if (typeof p !== 'string') return p.target;
+    const container = p.split(':').at(-1)?.split('/')[0];
+    return Number(container);
+  });
+}
+
+const appServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
+
+function configOf(name: string) {
+  const r = parseConfig(environment(services[name] as Service));
+  if (!r.ok) throw new Error(`${name}: ${r.errors.join('; ')}`);
+  return r.config;
+}
+
+/** Whether shared/config.ts reads a variable: an unknown one is silently dropped by the schema. */
+function configKnows(key: string): boolean {
+  const r = parseConfig({ [key]: 'probe' });
+  return r.ok ? key in r.config : r.errors.some((e) => e.startsWith(`${key}:`));
+}
+
+// --- deploy/mosquitto ---------------------------------------------------------------------------
+
+function mosquittoConf(text: string): Map<string, string[]> {
+  const conf = new Map<string, string[]>();
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) continue;
+    const [key = '', ...rest] = t.split(/\s+/);
+    conf.set(key, [...(conf.get(key) ?? []), rest.join(' ')]);
+  }
+  return conf;
+}
+
+const mosquitto = services.mosquitto as Service;
+const confMount = mountAt(mosquitto, '/mosquitto/config/mosquitto.conf');
+const conf = mosquittoConf(confMount ? read(confMount.source) : '');
+const confValue = (key: string) => conf.get(key)?.at(-1);
+const listenerPorts = (conf.get('listener') ?? []).map((l) => Number(l.split(' ')[0]));
+
+/** Mosquitto's topic filter match (+ one level, # the rest; `$` topics only match `$` filters). */
+function topicMatches(filter: string, topic: string): boolean {
+  if (topic.startsWith('$') !== filter.startsWith('$')) return false;
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length || (f[i] !== '+' && f[i] !== t[i])) return false;
+  }
+  return f.length === t.length;
+}
+
+type Access = 'read' | 'write';
+/** The acl_file rules of mosquitto 2.0: the user's own `topic` lines, then every `pattern` (%u, %c). */
+function aclAllows(acl: string, user: string, access: Access, topic: string): boolean {
+  const own: [string, string][] = [];
+  const patterns: [string, string][] = [];
+  let current: string | null = null;
+  for (const line of acl.split('\n')) {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) continue;
+    const [kind, ...rest] = t.split(/\s+/);
+    if (kind === 'user') current = rest.join(' ');
+    else if (kind === 'topic' || kind === 'pattern') {
+      const [mode, filter] =
+        rest.length === 1 ? ['readwrite', rest[0] as string] : [rest[0] as string, rest[1] as string];
+      if (kind === 'pattern') patterns.push([mode, filter.replaceAll('%u', user).replaceAll('%c', user)]);
+      else if (current === user) own.push([mode, filter]);
+    } else throw new Error(`acl line mosquitto rejects: ${t}`);
+  }
+  for (const [mode, filter] of [...own, ...patterns]) {
+    if (!topicMatches(filter, topic)) continue;
+    if (mode === 'deny') return false;
+    if (mode === 'readwrite' || mode === access) return true;
+  }
+  return false;
+}
+
+describe('docker-compose.yml', () => {
+  it('has the four services of the production deployment', () => {
+    expect(Object.keys(services).sort()).toEqual(['api', 'db', 'ingest', 'mosquitto']);
+    expect(services.db?.image).toMatch(/^timescale\/timescaledb-ha:pg\d+/);
+    expect(services.mosquitto?.image).toMatch(/^eclipse-mosquitto:2/);
+  });
+
+  it('references only files that exist in the repository', () => {
+    for (const [name, service] of Object.entries(services)) {
+      if (service.build !== undefined) {
+        const build = typeof service.build === 'string' ? { context: service.build } : service.build;
+        expect(existsSync(join(root, build.context)), `${name}: build context ${build.context}`).toBe(true);
+        const dockerfile = join(root, build.context, build.dockerfile ?? 'Dockerfile');
+        expect(existsSync(dockerfile), `${name}: ${dockerfile}`).toBe(true);
+      }
+      for (const m of mounts(service)) {
+        if (m.kind === 'bind') {
+          expect(existsSync(join(root, m.source)), `${name}: mounted ${m.source}`).toBe(true);
+        } else {
+          expect(compose.volumes ?? {}, `${name}: volume ${m.source} is declared`).toHaveProperty(m.source);
+        }
+      }
+      // Files the container is told to run must be mounted into it.
+      const argv = [service.entrypoint ?? [], service.command ?? [], service.healthcheck?.test ?? []].flat();
+      for (const arg of argv.filter((a) => a.startsWith('/mosquitto/'))) {
+        const m = mountAt(service, arg);
+        expect(m?.kind, `${name}: ${arg} is mounted from the repository`).toBe('bind');
+        if (m) expect(statSync(join(root, m.source)).isFile()).toBe(true);
+      }
+    }
+  });
+
+  it('sets only variables that shared/config.ts knows, with values it accepts', () => {
+    expect(appServices.map(([name]) => name).sort()).toEqual(['api', 'ingest']);
+    for (const [name, service] of appServices) {
+      const env = environment(service);
+      const unknown = Object.keys(env).filter((k) => !configKnows(k));
+      expect(unknown, `${name} sets variables the app does not read`).toEqual([]);
+      const r = parseConfig(env);
+      expect(r.ok ? [] : r.errors, `${name}'s environment`).toEqual([]);
+    }
+  });
+
+  it('runs each role on its own, on the real engines, without a simulated fleet', () => {
+    for (const name of ['api', 'ingest']) {
+      const config = configOf(name);
+      expect(config.ROLES).toEqual([name]);
+      expect(config.SIM_DEVICES).toBe(0);
+
+      const db = new URL(config.DATABASE_URL ?? 'missing:');
+      expect(db.hostname, `${name}: DATABASE_URL points at the db service`).toBe('db');
+      expect(db.port).toBe('5432');
+      const pg = environment(services.db as Service);
+      expect(decodeURIComponent(db.username)).toBe(pg.POSTGRES_USER);
+      expect(decodeURIComponent(db.password)).toBe(pg.POSTGRES_PASSWORD);
+      expect(db.pathname).toBe(`/${pg.POSTGRES_DB}`);
+
+      const mqtt = new URL(config.MQTT_URL ?? 'missing:');
+      expect(mqtt.hostname, `${name}: MQTT_URL points at the mosquitto service`).toBe('mosquitto');
+      expect(listenerPorts).toContain(Number(mqtt.port || 1883));
+    }
+  });
+
+  it('gives each service account the password mosquitto is given for it', () => {
+    const acl = read('deploy/mosquitto/acl');
+    const entrypoint = read('deploy/mosquitto/entrypoint.sh');
+    const brokerEnv = Object.keys(environment(mosquitto));
+    for (const [name, service] of appServices) {
+      const config = configOf(name);
+      const user = config.MQTT_USERNAME ?? '';
+      expect(acl, `${name}'s account ${user} has ACL rules`).toMatch(new RegExp(`^user ${user}$`, 'm'));
+      const env = service.environment as Record<string, string>;
+      const rawPassword = environment(rawCompose.services[name] ?? {}).MQTT_PASSWORD ?? '';
+      const variable = /^\$\{([A-Za-z_][A-Za-z0-9_]*)/.exec(rawPassword)?.[1];
+      expect(variable, `${name}: MQTT_PASSWORD comes from a variable`).toBeDefined();
+      expect(env.MQTT_PASSWORD).toBe(PLACEHOLDER);
+      expect(brokerEnv).toContain(variable);
+      expect(entrypoint).toContain(`mosquitto_passwd -b "$passwd_file" ${user} "$${variable}"`);
+    }
+  });
+
+  it('publishes each port on the port its service listens on', () => {
+    for (const [name, service] of appServices) {
+      const listens = configOf(name).PORT;
+      for (const target of publishedTargets(service))
+        expect(target, `${name} listens on ${listens}`).toBe(listens);
+    }
+    expect(publishedTargets(services.api as Service)).toEqual([8080]);
+    for (const target of publishedTargets(mosquitto)) expect(listenerPorts).toContain(target);
+    expect(publishedTargets(mosquitto)).toEqual([1883]);
+    expect(publishedTargets(services.db as Service), 'the database stays on the compose network').toEqual([]);
+    for (const [name, service] of Object.entries(services)) {
+      if ((service.deploy?.replicas ?? 1) > 1) {
+        expect(publishedTargets(service), `${name} has replicas, so no fixed host port`).toEqual([]);
+      }
+    }
+  });
+
+  it('runs two ingest workers', () => {
+    expect(services.ingest?.deploy?.replicas).toBe(2);
+  });
+
+  it('starts services after what they depend on is healthy', () => {
+    for (const [name, service] of Object.entries(services)) {
+      const deps = service.depends_on ?? {};
+      const entries: [string, { condition?: string }][] = Array.isArray(deps)
+        ? deps.map((d) => [d, {}])
+        : Object.entries(deps);
+      for (const [target, how] of entries) {
+        expect(Object.keys(services), `${name} depends on ${target}`).toContain(target);
+        if (how.condition === 'service_healthy') {
+          const check = services[target]?.healthcheck;
+          expect(
+            check?.test && !check.disable,
+            `${target} has a health check for ${name} to wait on`,
+          ).toBeTruthy();
+        }
+      }
+    }
+    expect(services.api?.depends_on).toMatchObject({
+      db: { condition: 'service_healthy' },
+      mosquitto: { condition: 'service_healthy' },
+    });
+    expect(services.ingest?.depends_on).toMatchObject(services.api?.depends_on ?? {});
+  });
+
+  it('documents every variable it reads in deploy/.env.example, and only those', () => {
+    const documented = [...read('deploy/.env.example').matchAll(/^([A-Za-z_][A-Za-z0-9_]*)=/gm)].map(
+      (m) => m[1],
+    );
+    expect([...usedVariables].sort()).toEqual([...documented].sort());
+  });
+});
+
+describe('deploy/mosquitto', () => {
+  it('is the config the mosquitto service mounts', () => {
+    expect(confMount?.kind).toBe('bind');
+    expect(confMount?.source).toBe('./deploy/mosquitto/mosquitto.conf');
+    expect(read('deploy/mosquitto/entrypoint.sh')).toContain('/mosquitto/config/mosquitto.conf');
+  });
+
+  it('admits no anonymous clients', () => {
+    expect(confValue('allow_anonymous')).toBe('false');
+    // per_listener_settings would make allow_anonymous, password_file and acl_file per listener.
+    expect(confValue('per_listener_settings') ?? 'false').toBe('false');
+  });
+
+  it('sets the queue and in-flight limits instead of the lossy defaults', () => {
+    const queued = Number(confValue('max_queued_messages'));
+    // Mosquitto's default 1000 drops QoS 1 telemetry for an ingest worker that falls behind.
+    expect(queued === 0 ? Number(confValue('max_queued_bytes')) : queued).toBeGreaterThanOrEqual(100_000);
+    expect(Number(confValue('max_queued_bytes'))).toBeGreaterThan(0);
+    // Ingest acknowledges after commit: the in-flight window must hold a whole batch.
+    const inflight = Number(confValue('max_inflight_messages'));
+    expect(inflight === 0 || inflight >= 2000).toBe(true);
+    expect(confValue('max_inflight_bytes')).toBeDefined();
+    expect(confValue('persistent_client_expiration')).toMatch(/^\d+[hdwmy]$/);
+  });
+
+  it('accepts every payload ingest accepts', () => {
+    expect(Number(confValue('message_size_limit'))).toBeGreaterThanOrEqual(
+      configOf('ingest').MAX_PAYLOAD_BYTES,
+    );
+  });
+
+  it('keeps its files where the compose service mounts them', () => {
+    const acl = mountAt(mosquitto, confValue('acl_file') ?? '');
+    expect(acl?.kind).toBe('bind');
+    expect(acl?.source).toBe('./deploy/mosquitto/acl');
+    // The password file (service accounts and devices) and the database live on volumes.
+    const passwd = confValue('password_file') ?? '';
+    expect(mountHolding(mosquitto, passwd)?.kind).toBe('volume');
+    expect(read('deploy/mosquitto/entrypoint.sh')).toContain(`MOSQUITTO_PASSWD_FILE:-${passwd}}`);
+    expect(confValue('persistence')).toBe('true');
+    expect(mountHolding(mosquitto, confValue('persistence_location') ?? '')?.kind).toBe('volume');
+  });
+
+  it('lets a device do exactly what the embedded broker lets it do', () => {
+    const acl = read('deploy/mosquitto/acl');
+    const devices = ['A', 'B', 'dev-001'];
+    const candidates = [
+      ...devices.flatMap((d) => [topics.telemetry(d), topics.status(d), topics.ack(d), topics.commands(d)]),
+      LIVE_POSITIONS_TOPIC,
+      'devices/A',
+      'devices/A/other',
+      '$SYS/broker/uptime',
+    ];
+    for (const deviceId of devices) {
+      const who: Principal = { kind: 'device', deviceId };
+      for (const topic of candidates) {
+        expect(aclAllows(acl, deviceId, 'write', topic), `${deviceId} writes ${topic}`).toBe(
+          mayPublish(who, topic),
+        );
+        expect(aclAllows(acl, deviceId, 'read', topic), `${deviceId} reads ${topic}`).toBe(
+          maySubscribe(who, topic),
+        );
+      }
+    }
+  });
+
+  it('lets the service accounts do what ingest and the api need, and no more', () => {
+    const acl = read('deploy/mosquitto/acl');
+    for (const user of ['svc-ingest', 'svc-api']) {
+      for (const topic of [
+        topics.telemetry('A'),
+        topics.status('A'),
+        topics.ack('A'),
+        LIVE_POSITIONS_TOPIC,
+      ]) {
+        expect(aclAllows(acl, user, 'read', topic), `${user} reads ${topic}`).toBe(true);
+      }
+      for (const topic of [topics.commands('A'), LIVE_POSITIONS_TOPIC]) {
+        expect(aclAllows(acl, user, 'write', topic), `${user} writes ${topic}`).toBe(true);
+      }
+      for (const topic of [topics.telemetry('A'), topics.status('A'), topics.ack('A')]) {
+        expect(aclAllows(acl, user, 'write', topic), `${user} must not forge ${topic}`).toBe(false);
+      }
+    }
+  });
+});
+
+describe('Dockerfile', () => {
+  // Continuation lines joined, comments dropped.
+  const instructions = read('Dockerfile')
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'))
+    .map((l) => {
+      const space = l.indexOf(' ');
+      return { op: l.slice(0, space).toUpperCase(), args: l.slice(space + 1).trim() };
+    });
+  const all = (op: string) => instructions.filter((i) => i.op === op).map((i) => i.args);
+  const lastStage = instructions.slice(instructions.map((i) => i.op).lastIndexOf('FROM'));
+  const argDefaults = Object.fromEntries(all('ARG').map((a) => a.split('=') as [string, string]));
+  const dockerignore = read('.dockerignore')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  // .dockerignore patterns are anchored at the context root (`**/` for any depth), and leaving out a
+  // folder leaves out all in it. No `!` exceptions are used.
+  const glob = (part: string) =>
+    part
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '[^/]*')
+      .replace(/\?/g, '[^/]');
+  const globs = dockerignore.map(
+    (p) => new RegExp(`^${p.replace(/^\//, '').split('**/').map(glob).join('(?:.*/)?')}$`),
+  );
+  const ignored = (path: string) => {
+    const parts = path.split('/');
+    return parts.some((_, i) => globs.some((g) => g.test(parts.slice(0, i + 1).join('/'))));
+  };
+
+  it('builds on node:20-bookworm-slim', () => {
+    const images = all('FROM').map((f) =>
+      f.split(' ')[0]?.replace(/^\$\{(\w+)\}$/, (_, v) => argDefaults[v] ?? ''),
+    );
+    expect(images.length).toBeGreaterThanOrEqual(2);
+    for (const image of images) expect(image).toBe('node:20-bookworm-slim');
+  });
+
+  const cmd = JSON.parse(lastStage.filter((i) => i.op === 'CMD').at(-1)?.args ?? '[]') as string[];
+  const entryFile = () => cmd.find((a) => /\.[cm]?[jt]s$/.test(a)) ?? 'no entry file in CMD';
+
+  it('runs an entry file that exists and is in the build context', () => {
+    expect(cmd[0]).toBe('node');
+    const entries = cmd.filter((a) => /\.[cm]?[jt]s$/.test(a));
+    expect(entries).toEqual(['main.ts']);
+    for (const entry of entries) {
+      expect(existsSync(join(root, entry)), `${entry} exists`).toBe(true);
+      expect(ignored(entry), `${entry} is not in .dockerignore`).toBe(false);
+    }
+  });
+
+  it('runs as a non-root user, exposes the api port and checks /api/health', () => {
+    const user = lastStage.filter((i) => i.op === 'USER').at(-1)?.args;
+    expect(user).toBeDefined();
+    expect(['root', '0']).not.toContain(user);
+    expect(all('EXPOSE')).toEqual([String(configOf('api').PORT)]);
+    expect(all('HEALTHCHECK').join(' ')).toContain('/api/health');
+  });
+
+  it('copies only sources that exist, and keeps local state out of the image', () => {
+    for (const copy of all('COPY').filter((c) => !c.startsWith('--from'))) {
+      const sources = copy
+        .split(/\s+/)
+        .filter((a) => !a.startsWith('--'))
+        .slice(0, -1);
+      for (const source of sources) expect(existsSync(join(root, source)), `COPY ${source}`).toBe(true);
+    }
+    for (const path of ['node_modules', 'data', 'test-output', 'web/dist', '.git']) {
+      expect(ignored(path), `${path} is in .dockerignore`).toBe(true);
+    }
+  });
+
+  it('loads from its entry file only dependencies and files in the image (devDependencies are pruned)', () => {
+    const pkg = JSON.parse(read('package.json')) as { dependencies: Record<string, string> };
+    const imports =
+      /^\s*(?:import|export)\s+(type\s+)?(?:[^;'"]*?\s+from\s+)?['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/gms;
+    const problems: string[] = [];
+    const seen = new Set<string>();
+    const queue = [entryFile()];
+    for (let file = queue.pop(); file !== undefined; file = queue.pop()) {
+      if (seen.has(file)) continue;
+      seen.add(file);
+      for (const [, typeOnly, staticSpecifier, dynamicSpecifier] of read(file).matchAll(imports)) {
+        const specifier = staticSpecifier ?? dynamicSpecifier ?? '';
+        if (typeOnly) continue;
+        if (specifier.startsWith('.')) {
+          const base = posix.normalize(posix.join(posix.dirname(file), specifier));
+          const target = [base, `${base}.ts`, `${base}/index.ts`].find(
+            (f) => existsSync(join(root, f)) && statSync(join(root, f)).isFile(),
+          );
+          if (!target) problems.push(`${file} imports ${specifier}, which does not exist`);
+          else if (ignored(target))
+            problems.push(`${file} imports ${specifier}, which .dockerignore leaves out`);
+          else if (/\.[cm]?[jt]sx?$/.test(target)) queue.push(target);
+          continue;
+        }
+        const name = specifier.startsWith('@')
+          ? specifier.split('/').slice(0, 2).join('/')
+          : specifier.split('/')[0];
+        if (specifier.startsWith('node:') || builtinModules.includes(name ?? '')) continue;
+        if (!(name && name in pkg.dependencies))
+          problems.push(`${file} imports ${specifier}, not a dependency`);
+      }
+    }
+    expect(seen.size).toBeGreaterThan(1);
+    expect(problems).toEqual([]);
+  });
+});
