@@ -39,6 +39,8 @@ export interface Consumer {
   readonly connected: boolean;
   /** QoS 0 publish on the same connection (live announcements); dropped while disconnected. */
   publish(topic: string, payload: string): void;
+  /** Removes the subscriptions (resolves on UNSUBACK, or after 2 s without one). */
+  unsubscribe(): Promise<void>;
   /** Stop reading from the broker (backpressure); the broker queues in the meantime. */
   pause(): void;
   resume(): void;
@@ -69,6 +71,7 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
   let pingTimer: NodeJS.Timeout | undefined;
   let reconnectTimer: NodeJS.Timeout | undefined;
   let nextId = 1;
+  const unsubacks = new Map<number, () => void>();
 
   const send = (s: Socket, packet: Packet) => {
     if (!s.destroyed) s.write(mqttPacket.generate(packet));
@@ -112,6 +115,8 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
             return onPublish(s, packet);
           case 'suback':
             return onSuback(packet);
+          case 'unsuback':
+            return unsubacks.get(packet.messageId!)?.();
           default:
             return; // pingresp and anything else need no answer
         }
@@ -186,6 +191,21 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
       publish(topic, payload) {
         if (connected && socket)
           send(socket, { cmd: 'publish', topic, payload, qos: 0, dup: false, retain: false });
+      },
+      unsubscribe() {
+        const s = socket;
+        if (!connected || !s) return Promise.resolve();
+        const messageId = nextId++;
+        return new Promise<void>((resolve) => {
+          const timer = setTimeout(done, 2000);
+          function done() {
+            clearTimeout(timer);
+            unsubacks.delete(messageId);
+            resolve();
+          }
+          unsubacks.set(messageId, done);
+          send(s, { cmd: 'unsubscribe', messageId, unsubscriptions: options.subscriptions });
+        });
       },
       pause() {
         paused = true;

@@ -104,9 +104,12 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
     depth: () => batcher.depth,
     connected: () => consumer.connected,
     async stop() {
-      // Stop taking new messages, write (and acknowledge) what we hold, then leave. No unsubscribe:
-      // the broker keeps queueing for this session while the worker is away.
-      stopping = true;
+      // In a shared group, leave the group first: Mosquitto keeps handing a share of the traffic to
+      // an absent member's session, and a recreated worker (new host name) would never collect it.
+      // Messages already on their way are still written and acknowledged below. A lone worker
+      // keeps its subscription, so the broker queues for it while it is away.
+      if (options.shareGroup) await consumer.unsubscribe();
+      else stopping = true;
       await batcher.drain();
       batcher.stop();
       await consumer.close();
