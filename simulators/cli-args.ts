@@ -1,0 +1,170 @@
+/** Command-line options of `npm run sim`, parsed and checked without side effects. */
+import { parseArgs } from 'node:util';
+
+export const USAGE = `Usage: npm run sim -- [options]
+
+Runs a fleet of simulated GPS boxes against an MQTT broker. Each box logs in as itself
+(client id = user name = device id, password = its token), so on a broker with
+authentication the devices must be provisioned with the same --seed.
+
+Options:
+  --devices <n>       machines to simulate (default 200)
+  --speed <x>         simulated seconds per real second (default 1)
+  --seed <n>          seed for the whole fleet: ids, tokens, lives (default 42)
+  --mqtt-url <url>    broker URL (default $MQTT_URL or mqtt://localhost:1883)
+  --start <when>      simulated start: ISO time, "now", or how long ago: "7d", "12h", "30m"
+                      (default: now at speed 1, 7d ago when faster; the simulated clock
+                      never runs ahead of the wall clock, see docs/simulators.md)
+  --duration <s>      stop after this many real seconds (default: run until Ctrl-C)
+  --protocol <4|5>    MQTT protocol version the boxes speak (default 4, i.e. 3.1.1)
+  --story-in <min>    the story machine (SIM-000001) leaves this many simulated minutes
+                      after start (default: 23:30 China time on the first night)
+  --no-story          no scripted story; SIM-000001 lives like the others
+  --truth <file>      write the ground truth (yards, sites, days, events) as JSON,
+                      at start and again on exit
+  --quiet             no progress line, only the summary
+  --help              show this help
+`;
+
+export interface SimCliOptions {
+  devices: number;
+  speed: number;
+  seed: number;
+  mqttUrl: string;
+  start: number;
+  durationS: number | null;
+  protocolVersion: 4 | 5;
+  storyDepartAt: number | null | false;
+  truthFile: string | null;
+  quiet: boolean;
+}
+
+export type ParsedCli =
+  | { kind: 'help' }
+  | { kind: 'run'; options: SimCliOptions }
+  | { kind: 'error'; message: string };
+
+/** How long ago: `7d`, `12h`, `30m`; also `-7d` (written `--start=-7d`) and `7d ago`. */
+const RELATIVE = /^-?(\d+(?:\.\d+)?)([dhm])(?:\s*ago)?$/;
+const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000 } as const;
+
+function number(
+  name: string,
+  raw: string | undefined,
+  fallback: number,
+  check: (n: number) => boolean,
+  rule: string,
+) {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || !check(n))
+    throw new Error(`--${name} must be ${rule} (got "${raw}")`);
+  return n;
+}
+
+export function parseSimArgs(
+  argv: string[],
+  env: Record<string, string | undefined>,
+  now: number,
+): ParsedCli {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        devices: { type: 'string' },
+        speed: { type: 'string' },
+        seed: { type: 'string' },
+        'mqtt-url': { type: 'string' },
+        start: { type: 'string' },
+        duration: { type: 'string' },
+        protocol: { type: 'string' },
+        'story-in': { type: 'string' },
+        'no-story': { type: 'boolean' },
+        truth: { type: 'string' },
+        quiet: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (e) {
+    return { kind: 'error', message: (e as Error).message };
+  }
+  if (values.help) return { kind: 'help' };
+  const str = (k: string) => values[k] as string | undefined;
+  try {
+    const devices = number(
+      'devices',
+      str('devices'),
+      200,
+      (n) => Number.isInteger(n) && n >= 0 && n <= 100_000,
+      'a whole number 0-100000',
+    );
+    const speed = number(
+      'speed',
+      str('speed'),
+      1,
+      (n) => n > 0 && n <= 100_000,
+      'a number above 0 (at most 100000)',
+    );
+    const seed = number('seed', str('seed'), 42, Number.isInteger, 'a whole number');
+    const mqttUrl = str('mqtt-url') ?? env.MQTT_URL ?? 'mqtt://localhost:1883';
+    let protocol: string;
+    try {
+      protocol = new URL(mqttUrl).protocol;
+    } catch {
+      throw new Error(`--mqtt-url must be a URL like mqtt://host:1883 (got "${mqttUrl}")`);
+    }
+    if (!['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:'].includes(protocol)) {
+      throw new Error(
+        `--mqtt-url must start with mqtt://, mqtts://, tcp://, ws:// or wss:// (got "${mqttUrl}")`,
+      );
+    }
+    const start = parseStart(str('start'), speed, now);
+    const durationRaw = str('duration');
+    const durationS =
+      durationRaw === undefined ? null : number('duration', durationRaw, 0, (n) => n > 0, 'seconds above 0');
+    const protocolVersion = number('protocol', str('protocol'), 4, (n) => n === 4 || n === 5, '4 or 5') as
+      | 4
+      | 5;
+    if (values['no-story'] && str('story-in') !== undefined)
+      throw new Error('--story-in and --no-story contradict each other');
+    const storyIn = str('story-in');
+    const storyDepartAt = values['no-story']
+      ? false
+      : storyIn === undefined
+        ? null
+        : start + number('story-in', storyIn, 0, (n) => n >= 0, 'minutes, 0 or more') * 60_000;
+    return {
+      kind: 'run',
+      options: {
+        devices,
+        speed,
+        seed,
+        mqttUrl,
+        start,
+        durationS,
+        protocolVersion,
+        storyDepartAt,
+        truthFile: str('truth') ?? null,
+        quiet: values.quiet === true,
+      },
+    };
+  } catch (e) {
+    return { kind: 'error', message: (e as Error).message };
+  }
+}
+
+function parseStart(raw: string | undefined, speed: number, now: number): number {
+  if (raw === undefined) return speed > 1 ? now - 7 * UNIT_MS.d : now;
+  if (raw === 'now') return now;
+  const rel = RELATIVE.exec(raw);
+  if (rel) return now - Number(rel[1]) * UNIT_MS[rel[2] as keyof typeof UNIT_MS];
+  const t = Date.parse(raw);
+  if (Number.isNaN(t))
+    throw new Error(`--start must be an ISO time, "now" or how long ago like "7d" (got "${raw}")`);
+  if (t > now + 5 * 60_000)
+    throw new Error('--start is in the future: the platform rejects reports from the future');
+  return t;
+}

@@ -1,0 +1,93 @@
+/** The fleet runner end to end against an in-process broker. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { parseTelemetryMessage, parseTopic, type Telemetry } from '../../shared/protocol.ts';
+import { createFleet } from '../../simulators/fleet.ts';
+import { runFleet } from '../../simulators/run-fleet.ts';
+import { listen, startBroker, waitFor } from './sim-broker.ts';
+
+const HOUR = 3_600_000;
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  while (cleanups.length > 0) await cleanups.pop()!();
+});
+
+async function launch(devices: number, speed: number, startAgoMs: number) {
+  const broker = await startBroker();
+  const platform = await listen(broker.url);
+  const start = Date.now() - startAgoMs;
+  const machines = createFleet({ devices, seed: 42, start });
+  const fleet = runFleet({ mqttUrl: broker.url, machines, speed, startTime: start, tickMs: 50 });
+  cleanups.push(
+    () => broker.close().catch(() => {}),
+    () => platform.client.endAsync(true),
+    () => fleet.stop(),
+  );
+  return { broker, platform, machines, fleet, start };
+}
+
+function reportsByDevice(heard: { topic: string; payload: string }[]) {
+  const byDevice = new Map<string, Telemetry[]>();
+  const rejected = [];
+  for (const h of heard) {
+    const topic = parseTopic(h.topic);
+    if (topic?.kind !== 'telemetry') continue;
+    const parsed = parseTelemetryMessage(h.payload);
+    rejected.push(...parsed.rejected);
+    byDevice.set(topic.deviceId, [...(byDevice.get(topic.deviceId) ?? []), ...parsed.reports]);
+  }
+  return { byDevice, rejected };
+}
+
+describe('runFleet', () => {
+  it('brings 20 devices online, each reporting at once, all valid protocol v1', async () => {
+    const { platform, machines, fleet, start } = await launch(20, 1800, 2 * 24 * HOUR);
+    await fleet.ready;
+    // The first report comes on connect, so the whole fleet is on the map within moments.
+    await waitFor(() => reportsByDevice(platform.heard).byDevice.size === 20, 5000, 'first reports');
+    await waitFor(
+      () => [...reportsByDevice(platform.heard).byDevice.values()].every((r) => r.length >= 3),
+      20_000,
+      'three reports per device',
+    );
+    const { byDevice, rejected } = reportsByDevice(platform.heard);
+    expect(rejected).toEqual([]);
+    for (const m of machines) {
+      const reports = byDevice.get(m.identity.deviceId)!;
+      expect(reports.map((r) => r.seq).slice(0, 1)).toEqual([0]);
+      expect(Math.min(...reports.map((r) => r.ts))).toBe(Math.ceil(start / 1000) * 1000); // devices stamp whole seconds
+      expect(Math.max(...reports.map((r) => r.ts))).toBeLessThanOrEqual(Date.now());
+    }
+    const online = platform.heard.filter((h) => h.topic.endsWith('/status') && h.payload === 'online');
+    expect(new Set(online.map((h) => h.topic)).size).toBe(20);
+    const stats = fleet.stats();
+    expect(stats).toMatchObject({ devices: 20, connected: 20, started: 20 });
+    expect(stats.reports).toBeGreaterThanOrEqual(60);
+    expect(stats.simTime).toBeGreaterThan(start);
+
+    await fleet.stop();
+    await waitFor(
+      () =>
+        platform.heard.filter((h) => h.topic.endsWith('/status') && h.payload === 'offline').length === 20,
+      5000,
+      'offline on stop',
+    );
+  });
+
+  it('never lets the simulated clock run ahead of the wall clock', async () => {
+    const { fleet } = await launch(3, 10_000, 5_000);
+    await fleet.ready;
+    await new Promise((r) => setTimeout(r, 300));
+    const { simTime } = fleet.stats();
+    expect(simTime).toBeLessThanOrEqual(Date.now());
+    expect(simTime).toBeGreaterThan(Date.now() - 1000);
+  });
+
+  it('keeps calm and retries when the broker is unreachable', async () => {
+    const machines = createFleet({ devices: 5, seed: 1, start: Date.now() });
+    const fleet = runFleet({ mqttUrl: 'mqtt://127.0.0.1:9', machines, speed: 1 });
+    cleanups.push(() => fleet.stop());
+    await waitFor(() => fleet.stats().errors >= 5, 10_000, 'connection errors');
+    expect(fleet.stats()).toMatchObject({ connected: 0, started: 0 });
+    await fleet.stop();
+  });
+});
