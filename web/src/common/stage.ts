@@ -1,0 +1,38 @@
+/** The escalation ladder as the map shows it: one colour per stage, grey without a contract. */
+import type { Stage } from '../../../shared/map.ts';
+
+export const STAGES: readonly Stage[] = [0, 1, 2, 3];
+
+export const STAGE_COLORS: Record<Stage, string> = {
+  0: '#2e9d4f',
+  1: '#f2c12e',
+  2: '#f0802a',
+  3: '#d93636',
+};
+export const NO_CONTRACT_COLOR = '#9aa0a6';
+/** The ring drawn round a machine whose relay is engaged (starter or fuel circuit cut). */
+export const RELAY_ENGAGED_COLOR = '#1b1b3a';
+
+export function stageColor(stage: Stage | null): string {
+  return stage === null ? NO_CONTRACT_COLOR : STAGE_COLORS[stage];
+}
+
+export function stageLabel(stage: Stage | null): string {
+  switch (stage) {
+    case null:
+      return 'No active contract';
+    case 0:
+      return 'Current';
+    case 1:
+      return '1 instalment overdue';
+    case 2:
+      return '2 instalments overdue';
+    case 3:
+      return '3+ instalments overdue';
+  }
+}
+
+/** Short label of a minimum-stage filter value. */
+export function minStageLabel(stage: Stage): string {
+  return stage === 0 ? 'All' : stage === 3 ? '3' : `≥${stage}`;
+}

@@ -1,0 +1,36 @@
+/** Entry point: pick the basemap, start the live fleet, render the map. */
+import 'maplibre-gl/dist/maplibre-gl.css';
+import './styles.css';
+import { setWorkerUrl } from 'maplibre-gl';
+// MapLibre 6 finds its worker next to its own module, which a bundle moves; point it at the copy.
+import maplibreWorkerUrl from 'maplibre-gl/dist/maplibre-gl-worker.mjs?url';
+import { StrictMode } from 'react';
+import { createRoot } from 'react-dom/client';
+import { App } from './App.tsx';
+import { fetchMachines } from './api.ts';
+import { ErrorBoundary } from './ErrorBoundary.tsx';
+import { LiveController } from './live/controller.ts';
+import { LiveProvider } from './live/LiveContext.tsx';
+import { connectLiveSocket } from './live/socket.ts';
+import { resolveMapStyle } from './map/mapStyle.ts';
+
+setWorkerUrl(new URL(maplibreWorkerUrl, document.baseURI).href);
+
+const live = new LiveController({
+  connect: connectLiveSocket,
+  fetchFleet: (minStage, signal) => fetchMachines(minStage, signal),
+  onError: (message, error) => console.warn(message, error),
+});
+
+// The basemap loads while the panel renders and the socket connects.
+const mapStyle = resolveMapStyle();
+
+createRoot(document.getElementById('root')!).render(
+  <StrictMode>
+    <ErrorBoundary>
+      <LiveProvider controller={live}>
+        <App mapStyle={mapStyle} />
+      </LiveProvider>
+    </ErrorBoundary>
+  </StrictMode>,
+);
