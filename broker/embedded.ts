@@ -22,6 +22,10 @@ export class PortInUseError extends Error {}
 
 const principals = new WeakMap<Client, Principal>();
 
+interface SessionStore {
+  addSubscriptions(client: Client, subs: { topic: string }[]): Promise<void>;
+}
+
 export async function startEmbeddedBroker(port: number, credentials: Credentials): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker({
     authenticate(client, username, password, done) {
@@ -55,6 +59,20 @@ export async function startEmbeddedBroker(port: number, credentials: Credentials
       done(null, subscription);
     },
   });
+  // aedes 1.2 stores every topic of a SUBSCRIBE packet in a persistent session as soon as one of
+  // them is granted, refused ones included, and replays them when the client reconnects: a device
+  // asking for its own and another device's commands in one packet would later receive the other's.
+  // The session store therefore keeps only topics the principal may subscribe to.
+  // (The persistence object is public in aedes but untyped in its declarations.)
+  const store = (aedes as unknown as { persistence: SessionStore }).persistence;
+  const addSubscriptions = store.addSubscriptions.bind(store);
+  store.addSubscriptions = (client, subs) => {
+    const who = principals.get(client);
+    return addSubscriptions(
+      client,
+      subs.filter((s) => who !== undefined && maySubscribe(who, s.topic)),
+    );
+  };
   const server: Server = createServer(aedes.handle);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
