@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
+import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from './api/app.ts';
 import { verifyDeviceToken } from './api/devices/registry.ts';
 import { attachLive } from './api/live.ts';
@@ -47,6 +48,12 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
       await stop().catch((e) => logger.error({ err: e }, 'error while stopping'));
     }
   };
+
+  // One Prometheus registry per platform (never prom-client's global one, so tests and several
+  // platforms in one process do not collide), served by the api at GET /metrics. An ingest-only
+  // process (ROLES=ingest) has no HTTP server yet: its metrics are kept but not served (known gap).
+  const metrics = new Registry();
+  collectDefaultMetrics({ register: metrics });
 
   try {
     const db = await openDatabase({ url: config.DATABASE_URL, dataDir: join(config.DATA_DIR, 'pgdata') });
@@ -88,6 +95,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         logger: logger.child({ role: 'ingest' }),
         maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
         maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
+        metrics,
       });
       stops.push(() => ingest.stop());
     }
@@ -101,6 +109,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         logger: logger.child({ role: 'api' }),
         mapStyleUrl: config.MAP_STYLE_URL,
         webRoot: WEB_ROOT,
+        metrics,
         health: {
           broker: () => ({ connected: apiMqtt.connected, embedded }),
           async database() {

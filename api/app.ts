@@ -6,10 +6,12 @@ import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
 import { configRoutes } from './routes/config.ts';
 import { type HealthProbe, healthRoutes } from './routes/health.ts';
 import { mapRoutes } from './routes/map.ts';
+import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppOptions {
   db: Database;
@@ -18,6 +20,8 @@ export interface AppOptions {
   mapStyleUrl?: string | undefined;
   /** Folder of the built web app (vite build); skipped when absent. */
   webRoot?: string | undefined;
+  /** Served at GET /metrics (Prometheus text format) when given. */
+  metrics?: Registry | undefined;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -42,6 +46,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
   await app.register(mapRoutes, { prefix: '/api', db: options.db });
+  if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
 
   app.setNotFoundHandler((request, reply) => {
     if (request.url.startsWith('/api/'))

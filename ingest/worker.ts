@@ -4,12 +4,14 @@
  * before the commit means the broker redelivers, and the unique key absorbs any duplicate.
  */
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
 import { LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
 import { topics } from '../shared/protocol.ts';
 import { Batcher } from './batcher.ts';
 import { type ClassifyOptions, classify } from './classify.ts';
 import { startConsumer } from './consumer.ts';
+import { ingestMetrics } from './metrics.ts';
 import { type IngestBatch, writeBatch } from './store.ts';
 
 export interface IngestOptions extends ClassifyOptions {
@@ -26,6 +28,8 @@ export interface IngestOptions extends ClassifyOptions {
   /** Messages held (received, not yet committed) before the worker stops reading. */
   maxPending?: number;
   now?: () => number;
+  /** Prometheus registry for the ingest metrics (ingest/metrics.ts); none are kept without one. */
+  metrics?: Registry | undefined;
 }
 
 export interface IngestWorker {
@@ -38,6 +42,7 @@ export interface IngestWorker {
 interface Received {
   batch: IngestBatch;
   ack: () => void;
+  receivedAt: number;
 }
 
 export async function startIngest(options: IngestOptions): Promise<IngestWorker> {
@@ -46,17 +51,29 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
   const maxPending = options.maxPending ?? 20_000;
   let stopping = false;
   let reading = true;
+  const metrics = options.metrics ? ingestMetrics(options.metrics) : null;
+  // The batch being written (or retried): taken from the batcher, not yet committed.
+  let inFlight: Received[] = [];
 
   const batcher = new Batcher<Received>({
     maxBatch: options.maxBatch ?? 2000,
     async write(items) {
+      inFlight = items;
       const merged: IngestBatch = { telemetry: [], rejects: [], statuses: [] };
       for (const { batch } of items) {
         merged.telemetry.push(...batch.telemetry);
         merged.rejects.push(...batch.rejects);
         merged.statuses.push(...batch.statuses);
       }
+      const started = performance.now();
       const advanced = await db.transaction((tx) => writeBatch(tx, merged));
+      inFlight = [];
+      metrics?.committed({
+        messages: items.length,
+        rows: merged.telemetry.length,
+        rejectReasons: merged.rejects.map((r) => r.reason),
+        seconds: (performance.now() - started) / 1000,
+      });
       for (const item of items) item.ack();
       if (merged.rejects.length > 0) {
         logger.warn(
@@ -72,6 +89,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       }
     },
     onError(error, attempt) {
+      metrics?.batchFailed();
       logger.error({ err: error, attempt }, 'ingest batch failed; retrying, messages stay unacknowledged');
     },
   });
@@ -86,7 +104,13 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
     onMessage(message) {
       // While stopping, a message is left unacknowledged: the persistent session redelivers it.
       if (stopping) return;
-      batcher.add({ batch: classify(message.topic, message.payload, now(), options), ack: message.ack });
+      const receivedAt = now();
+      metrics?.received();
+      batcher.add({
+        batch: classify(message.topic, message.payload, receivedAt, options),
+        ack: message.ack,
+        receivedAt,
+      });
       if (reading && batcher.depth >= maxPending) {
         // The database is behind (or down): stop reading rather than buffer without bound.
         reading = false;
@@ -98,6 +122,13 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
     onError: (e) => logger.error({ err: e }, 'ingest mqtt error'),
   }).catch((e: Error) => {
     throw new Error(`ingest could not connect to ${options.mqttUrl}: ${e.message}`);
+  });
+
+  // The batcher writes at once whenever it holds anything, taking from the front of its queue, so
+  // the oldest message held is the first of the batch in flight (or being retried).
+  const unwatch = metrics?.watch({
+    held: () => inFlight.length + batcher.depth,
+    oldestHeldAt: () => inFlight[0]?.receivedAt ?? null,
   });
 
   return {
@@ -113,6 +144,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       await batcher.drain();
       batcher.stop();
       await consumer.close();
+      unwatch?.();
     },
   };
 }

@@ -1,0 +1,14 @@
+/**
+ * Prometheus scrape endpoint: everything on the registry main.ts passes in — process metrics, and
+ * the ingest metrics when ingest runs in this process. An ingest-only process (ROLES=ingest) has no
+ * HTTP server yet, so its metrics are kept but not served (known gap).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { Registry } from 'prom-client';
+
+export const metricsRoutes: FastifyPluginAsync<{ registry: Registry }> = async (app, { registry }) => {
+  app.get('/metrics', async (_request, reply) => {
+    const body = await registry.metrics();
+    return reply.type(registry.contentType).send(body);
+  });
+};
