@@ -12,14 +12,19 @@ import mqtt, { type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { buildApp } from './api/app.ts';
-import { verifyDeviceToken } from './api/devices/registry.ts';
+import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './api/auth/demo-users.ts';
+import { loadOrCreateSecret } from './api/auth/secret.ts';
+import { createAuth } from './api/auth/service.ts';
+import { createTokens } from './api/auth/tokens.ts';
+import { onCredentialsChanged, verifyDeviceToken } from './api/devices/registry.ts';
 import { attachLive } from './api/live.ts';
 import { type Credentials, startEmbeddedBroker } from './broker/embedded.ts';
+import { passwordFileSync } from './broker/mosquitto-sync.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { migrate } from './db/migrate.ts';
 import { startDemoFleet } from './demo-fleet.ts';
 import { startIngest } from './ingest/worker.ts';
-import { type Config, parseConfig } from './shared/config.ts';
+import { type Config, configProblems, parseConfig } from './shared/config.ts';
 
 export interface Platform {
   config: Config;
@@ -30,6 +35,8 @@ export interface Platform {
   logger: Logger;
   /** Example credentials of one simulated device, for trying the broker by hand. */
   exampleDevice: { deviceId: string; token: string } | null;
+  /** Usernames of the demo sign-ins (password "demo"); empty when DATABASE_URL is set. */
+  demoUsers: string[];
   stop(): Promise<void>;
 }
 
@@ -40,6 +47,8 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
   const parsed = parseConfig(env);
   if (!parsed.ok) throw new ConfigError(parsed.errors);
   const config: Config = { ...parsed.config, ...overrides };
+  const problems = configProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
   const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
   const has = (role: Config['ROLES'][number]) => config.ROLES.includes(role);
   const stops: (() => Promise<void>)[] = [];
@@ -60,6 +69,17 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
     stops.push(() => db.close());
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+
+    if (config.MOSQUITTO_PASSWORD_FILE) {
+      stops.push(await keepBrokerPasswordsInSync(db, config.MOSQUITTO_PASSWORD_FILE, logger));
+    }
+
+    // Demo sign-ins only on the embedded database; on PostgreSQL `npm run users -- demo` makes them.
+    let demoUsers: string[] = [];
+    if (config.DATABASE_URL === undefined) {
+      await ensureDemoUsers(db);
+      demoUsers = DEMO_USERS.map((u) => u.username);
+    }
 
     // Services reach the broker with a service account: on the embedded broker a fresh random
     // password each run; on a real broker whatever MQTT_USERNAME/MQTT_PASSWORD say.
@@ -104,8 +124,14 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
     if (has('api')) {
       const apiMqtt = await connectService(mqttUrl, service, `api-${hostname()}-${process.pid}`);
       stops.push(() => apiMqtt.endAsync());
+      const tokens = createTokens({
+        secret: config.JWT_SECRET ?? loadOrCreateSecret(config.DATA_DIR),
+        ttlSeconds: config.JWT_TTL,
+      });
+      const auth = createAuth(db, tokens);
       const app = await buildApp({
         db,
+        auth,
         logger: logger.child({ role: 'api' }),
         mapStyleUrl: config.MAP_STYLE_URL,
         webRoot: WEB_ROOT,
@@ -122,7 +148,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
           },
         },
       });
-      const live = attachLive(app.server, { db, mqtt: apiMqtt, logger });
+      const live = attachLive(app.server, { db, mqtt: apiMqtt, logger, authenticate: auth.authenticate });
       stops.push(() => app.close());
       stops.push(() => live.close());
       await app.listen({ port: config.PORT, host: '0.0.0.0' }).catch((e: NodeJS.ErrnoException) => {
@@ -147,11 +173,33 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
       exampleDevice = fleet.example;
     }
 
-    return { config, url, mqttUrl, db, logger, exampleDevice, stop: stopAll };
+    return { config, url, mqttUrl, db, logger, exampleDevice, demoUsers, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw e;
   }
+}
+
+/**
+ * Writes the registry's devices to the broker's password file now, and again after every change in
+ * the registry. A failure at start stops the process (a path that cannot be written is a
+ * configuration error); a failure later is logged and leaves the previous file, whole, in place.
+ */
+async function keepBrokerPasswordsInSync(db: Database, path: string, logger: Logger): Promise<() => Promise<void>> {
+  const sync = passwordFileSync(db, path);
+  const first = await sync().catch((e: Error) => {
+    throw new Error(`MOSQUITTO_PASSWORD_FILE: cannot write ${path}: ${e.message}`);
+  });
+  logger.info(first, 'broker password file written');
+  const unsubscribe = onCredentialsChanged(db, async () => {
+    try {
+      const result = await sync();
+      if (result.changed) logger.info(result, 'broker password file updated');
+    } catch (e) {
+      logger.error({ err: e, path }, 'broker password file not updated; npm run broker:sync retries');
+    }
+  });
+  return async () => unsubscribe();
 }
 
 async function connectService(
@@ -182,6 +230,9 @@ function banner(p: Platform, startedMs: number): string {
     p.url ? `  Map:     ${p.url}` : '',
     `  MQTT:    ${p.mqttUrl}${p.config.MQTT_URL ? '' : ' (embedded broker)'}`,
     `  Database: ${p.config.DATABASE_URL ? 'PostgreSQL' : `embedded, in ${join(p.config.DATA_DIR, 'pgdata')}`}`,
+    p.url && p.demoUsers.length > 0
+      ? `  Sign in: ${p.demoUsers.join(', ')} (password "${DEMO_PASSWORD}"; see docs/security.md)`
+      : '',
     p.config.SIM_DEVICES > 0 && p.config.ROLES.includes('sim')
       ? `  Fleet:   ${p.config.SIM_DEVICES} simulated machines`
       : '',

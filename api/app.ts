@@ -8,6 +8,9 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
+import { installAccessControl } from './auth/access.ts';
+import type { Auth } from './auth/service.ts';
+import { authRoutes } from './routes/auth.ts';
 import { configRoutes } from './routes/config.ts';
 import { type HealthProbe, healthRoutes } from './routes/health.ts';
 import { mapRoutes } from './routes/map.ts';
@@ -15,6 +18,8 @@ import { metricsRoutes } from './routes/metrics.ts';
 
 export interface AppOptions {
   db: Database;
+  /** Sign-in and token checks (api/auth/service.ts); every /api route declares its access. */
+  auth: Auth;
   logger: Logger;
   health: HealthProbe;
   mapStyleUrl?: string | undefined;
@@ -30,6 +35,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     // Per-request info lines would drown the log at fleet scale; errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),
   });
+  // First, before any route: routes registered after this must declare config.access.
+  installAccessControl(app, options.auth.authenticate);
 
   // One error handler: 4xx messages pass through, validation errors list what was wrong, 5xx are
   // generic to the caller and logged in full.
@@ -43,6 +50,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.status(status).send({ message: 'internal error' });
   });
 
+  await app.register(authRoutes, { prefix: '/api', auth: options.auth });
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
   await app.register(mapRoutes, { prefix: '/api', db: options.db });

@@ -13,12 +13,19 @@ import {
   LIVE_POSITIONS_TOPIC,
   type ServerToClientEvents,
 } from '../shared/live.ts';
+import { ALL_ROLES, mayCall } from '../shared/roles.ts';
+import type { Authenticate } from './auth/access.ts';
 import { findMachines } from './map/repository.ts';
+
+/** Who may watch live positions: the same roles as GET /api/map/machines. */
+const LIVE_ACCESS = ALL_ROLES;
 
 export interface LiveOptions {
   db: Sql;
   mqtt: MqttClient;
   logger: Logger;
+  /** Checks the token a browser sends in the handshake (`io({ auth: { token } })`). */
+  authenticate: Authenticate;
   flushEveryMs?: number;
 }
 
@@ -30,6 +37,23 @@ export interface Live {
 export function attachLive(http: HttpServer, options: LiveOptions): Live {
   const { db, mqtt, logger } = options;
   const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, { serveClient: false });
+  // No socket without a valid token: the client sees connect_error with this message and signs in again.
+  io.use((socket, next) => {
+    const token: unknown = socket.handshake.auth?.token;
+    if (typeof token !== 'string' || token === '') return next(new Error('unauthorized'));
+    options.authenticate(token).then(
+      (user) => {
+        if (!user) return next(new Error('unauthorized'));
+        if (!mayCall(user.roles, LIVE_ACCESS)) return next(new Error('forbidden'));
+        socket.data.user = user;
+        next();
+      },
+      (e: unknown) => {
+        logger.error({ err: e }, 'socket authentication failed');
+        next(new Error('unauthorized'));
+      },
+    );
+  });
   const pending = new Set<string>();
 
   const onMessage = (topic: string, payload: Buffer) => {

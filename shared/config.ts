@@ -32,6 +32,15 @@ const url = (name: string, protocols: string[]) =>
     )
     .optional();
 
+/** A duration as seconds, or with a unit: 90s, 30m, 12h, 7d. */
+export function parseDuration(s: string): number | null {
+  const m = /^(\d+)\s*(s|m|h|d)?$/.exec(s.trim());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[(m[2] ?? 's') as 's' | 'm' | 'h' | 'd'];
+  return n * unit;
+}
+
 const ConfigSchema = z.object({
   PORT: port('PORT', 8080),
   MQTT_URL: url('MQTT_URL', ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:']),
@@ -73,6 +82,26 @@ const ConfigSchema = z.object({
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INGEST_CLIENT_ID: 1-64 of A-Z a-z 0-9 _ . -')
     .optional(),
   MAP_STYLE_URL: url('MAP_STYLE_URL', ['http:', 'https:']),
+  /**
+   * Signs the users' bearer tokens (HS256). Required for the api when DATABASE_URL is set (every
+   * api node must share it); embedded, one is generated and kept under DATA_DIR.
+   */
+  JWT_SECRET: z
+    .string()
+    .min(32, 'JWT_SECRET must be at least 32 characters (e.g. openssl rand -base64 32)')
+    .optional(),
+  /** How long a sign-in lasts, in seconds unless a unit is given (s, m, h, d). */
+  JWT_TTL: z
+    .string()
+    .default('12h')
+    .transform((s, ctx) => {
+      const seconds = parseDuration(s);
+      if (seconds === null || seconds < 60 || seconds > 30 * 86_400) {
+        ctx.addIssue({ code: 'custom', message: 'JWT_TTL must be a duration from 60s to 30d, e.g. 12h' });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
   /** Telemetry further than this in the future (device clock ahead of ours) is rejected. */
   MAX_CLOCK_SKEW_MS: z.coerce
     .number()
@@ -98,6 +127,20 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
     ok: false,
     errors: r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
   };
+}
+
+/**
+ * Problems that only show once the environment and a caller's overrides are combined: the api of a
+ * platform on a shared database needs the one JWT_SECRET that all its nodes use.
+ */
+export function configProblems(c: Config): string[] {
+  const problems: string[] = [];
+  if (c.DATABASE_URL !== undefined && c.ROLES.includes('api') && c.JWT_SECRET === undefined) {
+    problems.push(
+      'JWT_SECRET: required when DATABASE_URL is set (the same value on every api node; e.g. openssl rand -base64 32)',
+    );
+  }
+  return problems;
 }
 
 export const isEmbeddedBroker = (c: Config) => c.MQTT_URL === undefined;

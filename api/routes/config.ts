@@ -8,6 +8,7 @@ export const configRoutes: FastifyPluginAsync<{ mapStyleUrl: string | null }> = 
   app.get(
     '/config',
     {
+      config: { access: 'public' },
       schema: {
         response: {
           200: {

@@ -9,6 +9,7 @@ export const healthRoutes: FastifyPluginAsync<{ probe: HealthProbe }> = async (a
   app.get(
     '/health',
     {
+      config: { access: 'public' },
       schema: {
         response: {
           200: {

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { BBox, Stage } from '../../shared/map.ts';
+import { ALL_ROLES } from '../../shared/roles.ts';
 import { findMachines } from '../map/repository.ts';
 
 const QuerySchema = z.object({
@@ -22,7 +23,7 @@ const QuerySchema = z.object({
 });
 
 export const mapRoutes: FastifyPluginAsync<{ db: Database }> = async (app, { db }) => {
-  app.get('/map/machines', async (request, reply) => {
+  app.get('/map/machines', { config: { access: ALL_ROLES } }, async (request, reply) => {
     const q = QuerySchema.safeParse(request.query);
     if (!q.success) {
       return reply.status(400).send({

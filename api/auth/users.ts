@@ -1,0 +1,98 @@
+/** The app_user table: staff accounts, their roles and password hashes. */
+import type { Sql } from '../../db/client.ts';
+import { isRole, type Role } from '../../shared/roles.ts';
+import type { AuthUser } from './access.ts';
+import { hashPassword } from './password.ts';
+
+export interface StoredUser extends AuthUser {
+  passwordHash: string;
+  disabledAt: Date | null;
+}
+
+interface Row {
+  id: string;
+  username: string;
+  display_name: string;
+  password_hash: string;
+  roles: string[];
+  disabled_at: Date | null;
+}
+
+const COLUMNS = 'id::text as id, username, display_name, password_hash, roles, disabled_at';
+
+const toUser = (r: Row): StoredUser => ({
+  id: r.id,
+  username: r.username,
+  name: r.display_name,
+  roles: r.roles.filter(isRole),
+  passwordHash: r.password_hash,
+  disabledAt: r.disabled_at,
+});
+
+export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Usernames are matched without regard to case or surrounding spaces. */
+export const normalizeUsername = (username: string) => username.trim().toLowerCase();
+
+export async function findUserByUsername(db: Sql, username: string): Promise<StoredUser | null> {
+  const { rows } = await db.query<Row>(`select ${COLUMNS} from app_user where username = $1`, [
+    normalizeUsername(username),
+  ]);
+  return rows[0] ? toUser(rows[0]) : null;
+}
+
+export async function findUserById(db: Sql, id: string): Promise<StoredUser | null> {
+  if (!UUID_PATTERN.test(id)) return null;
+  const { rows } = await db.query<Row>(`select ${COLUMNS} from app_user where id = $1`, [id]);
+  return rows[0] ? toUser(rows[0]) : null;
+}
+
+export interface NewUser {
+  username: string;
+  name: string;
+  password: string;
+  roles: Role[];
+}
+
+export class UserInputError extends Error {}
+
+export function userProblems(u: NewUser): string[] {
+  const problems: string[] = [];
+  if (!USERNAME_PATTERN.test(normalizeUsername(u.username))) {
+    problems.push('username: 1-64 of a-z 0-9 . _ -, starting with a letter or digit');
+  }
+  if (u.name.trim() === '') problems.push('name must not be empty');
+  if (u.password.length === 0) problems.push('password must not be empty');
+  if (u.roles.length === 0) problems.push('at least one role is needed');
+  for (const r of u.roles) if (!isRole(r)) problems.push(`unknown role ${r}`);
+  return problems;
+}
+
+/** Creates a user; throws UserInputError on bad input or a taken username, leaving nothing behind. */
+export async function createUser(db: Sql, u: NewUser): Promise<StoredUser> {
+  const problems = userProblems(u);
+  if (problems.length > 0) throw new UserInputError(problems.join('; '));
+  const hash = await hashPassword(u.password);
+  const { rows } = await db.query<Row>(
+    `insert into app_user (username, display_name, password_hash, roles)
+     values ($1, $2, $3, $4::text[])
+     on conflict (username) do nothing
+     returning ${COLUMNS}`,
+    [normalizeUsername(u.username), u.name.trim(), hash, [...new Set(u.roles)]],
+  );
+  if (!rows[0]) throw new UserInputError(`username ${normalizeUsername(u.username)} is taken`);
+  return toUser(rows[0]);
+}
+
+export async function setPasswordHash(db: Sql, id: string, hash: string): Promise<void> {
+  await db.query('update app_user set password_hash = $2 where id = $1', [id, hash]);
+}
+
+export async function disableUser(db: Sql, id: string): Promise<void> {
+  await db.query('update app_user set disabled_at = coalesce(disabled_at, now()) where id = $1', [id]);
+}
+
+export async function deleteUser(db: Sql, id: string): Promise<void> {
+  await db.query('delete from app_user where id = $1', [id]);
+}
