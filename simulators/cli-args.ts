@@ -1,5 +1,5 @@
 /** Command-line options of `npm run sim`, parsed and checked without side effects. */
-import { parseArgs } from 'node:util';
+import { brokerUrlOption, numberOption as number, parseStrict } from './cli-kit.ts';
 
 export const USAGE = `Usage: npm run sim -- [options]
 
@@ -22,7 +22,8 @@ Options:
   --no-story          no scripted story; SIM-000001 lives like the others
   --truth <file>      write the ground truth (yards, sites, days, events) as JSON,
                       at start and again on exit
-  --quiet             no progress line, only the summary
+  --quiet             no progress bar, only the summary (the bar is drawn on a terminal
+                      only: redirected output gets just the summary)
   --help              show this help
 `;
 
@@ -48,45 +49,26 @@ export type ParsedCli =
 const RELATIVE = /^-?(\d+(?:\.\d+)?)([dhm])(?:\s*ago)?$/;
 const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000 } as const;
 
-function number(
-  name: string,
-  raw: string | undefined,
-  fallback: number,
-  check: (n: number) => boolean,
-  rule: string,
-) {
-  if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || !check(n))
-    throw new Error(`--${name} must be ${rule} (got "${raw}")`);
-  return n;
-}
-
 export function parseSimArgs(
   argv: string[],
   env: Record<string, string | undefined>,
   now: number,
 ): ParsedCli {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        devices: { type: 'string' },
-        speed: { type: 'string' },
-        seed: { type: 'string' },
-        'mqtt-url': { type: 'string' },
-        start: { type: 'string' },
-        duration: { type: 'string' },
-        protocol: { type: 'string' },
-        'story-in': { type: 'string' },
-        'no-story': { type: 'boolean' },
-        truth: { type: 'string' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+    ({ values } = parseStrict(argv, {
+      devices: { type: 'string' },
+      speed: { type: 'string' },
+      seed: { type: 'string' },
+      'mqtt-url': { type: 'string' },
+      start: { type: 'string' },
+      duration: { type: 'string' },
+      protocol: { type: 'string' },
+      'story-in': { type: 'string' },
+      'no-story': { type: 'boolean' },
+      truth: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
     }));
   } catch (e) {
     return { kind: 'error', message: (e as Error).message };
@@ -109,18 +91,7 @@ export function parseSimArgs(
       'a number above 0 (at most 100000)',
     );
     const seed = number('seed', str('seed'), 42, Number.isInteger, 'a whole number');
-    const mqttUrl = str('mqtt-url') ?? env.MQTT_URL ?? 'mqtt://localhost:1883';
-    let protocol: string;
-    try {
-      protocol = new URL(mqttUrl).protocol;
-    } catch {
-      throw new Error(`--mqtt-url must be a URL like mqtt://host:1883 (got "${mqttUrl}")`);
-    }
-    if (!['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:'].includes(protocol)) {
-      throw new Error(
-        `--mqtt-url must start with mqtt://, mqtts://, tcp://, ws:// or wss:// (got "${mqttUrl}")`,
-      );
-    }
+    const mqttUrl = brokerUrlOption(str('mqtt-url') ?? env.MQTT_URL ?? 'mqtt://localhost:1883');
     const start = parseStart(str('start'), speed, now);
     const durationRaw = str('duration');
     const durationS =

@@ -1,10 +1,10 @@
 /**
  * `npm run sim -- --devices 500 --speed 60 --mqtt-url mqtt://broker:1883` — a simulated fleet
- * against any broker, with a progress line and a summary at the end. See --help.
+ * against any broker, with a progress bar (on a terminal) and a summary at the end. See --help.
  */
 import { writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { type ParsedCli, parseSimArgs, type SimCliOptions, USAGE } from './cli-args.ts';
+import { brokerUnreachable, EXIT_FAILED, fmt, runFail, startProgress, usageFail } from './cli-kit.ts';
 import { createFleet } from './fleet.ts';
 import { consoleLogger } from './log.ts';
 import { type FleetRun, type FleetStats, runFleet } from './run-fleet.ts';
@@ -12,31 +12,6 @@ import { fleetTruth } from './trace.ts';
 
 const CONNECT_GRACE_MS = 30_000;
 
-function fail(message: string, code: number): never {
-  process.stderr.write(`sim: ${message}\n`);
-  process.exit(code);
-}
-
-/** A plain TCP knock, so a wrong host or port fails in seconds with the reason, not silent retries. */
-async function probe(url: string): Promise<string | null> {
-  const u = new URL(url);
-  if (!['mqtt:', 'tcp:', 'mqtts:'].includes(u.protocol)) return null;
-  const port = Number(u.port || (u.protocol === 'mqtts:' ? 8883 : 1883));
-  return new Promise((resolve) => {
-    const socket = connect({ host: u.hostname, port, timeout: 5000 });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(null);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve('no answer within 5 s');
-    });
-    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
-  });
-}
-
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
 const cst = (t: number) => `${new Date(t + 8 * 3_600_000).toISOString().slice(0, 16).replace('T', ' ')} CST`;
 
 function progressLine(s: FleetStats, rate: number): string {
@@ -73,10 +48,10 @@ async function main(parsed: ParsedCli): Promise<void> {
     process.stdout.write(USAGE);
     return;
   }
-  if (parsed.kind === 'error') fail(`${parsed.message}\nRun with --help for the options.`, 2);
+  if (parsed.kind === 'error') usageFail('sim', parsed.message);
   const o = parsed.options;
-  const unreachable = await probe(o.mqttUrl);
-  if (unreachable) fail(`cannot reach the broker at ${o.mqttUrl}: ${unreachable}`, 1);
+  const unreachable = await brokerUnreachable(o.mqttUrl);
+  if (unreachable) runFail('sim', `cannot reach the broker at ${o.mqttUrl}: ${unreachable}`);
 
   const machines = createFleet({
     devices: o.devices,
@@ -98,30 +73,33 @@ async function main(parsed: ParsedCli): Promise<void> {
     protocolVersion: o.protocolVersion,
     logger: consoleLogger('warn'),
   });
-  const tty = process.stdout.isTTY === true;
+  // With --duration the bar counts real seconds towards it; without, it is a status line.
+  const progress = startProgress({
+    quiet: o.quiet,
+    total: o.durationS ?? 0,
+    format: o.durationS === null ? 'sim | {line}' : 'sim {bar} {value}/{total} s | {line}',
+    payload: { line: 'connecting' },
+  });
   let lastMessages = 0;
   let lastAt = startedAt;
-  let lastPrinted = 0;
-  const progress = setInterval(() => {
+  const ticker = setInterval(() => {
     const s = fleet.stats();
     const now = Date.now();
     const rate = ((s.messages - lastMessages) * 1000) / Math.max(1, now - lastAt);
     lastMessages = s.messages;
     lastAt = now;
-    if (o.quiet) return;
-    if (tty) process.stdout.write(`\r${progressLine(s, rate)}\u001b[K`);
-    else if (now - lastPrinted >= 10_000) {
-      lastPrinted = now;
-      process.stdout.write(`${progressLine(s, rate)}\n`);
-    }
+    const elapsedS = Math.floor((now - startedAt) / 1000);
+    progress.update(o.durationS === null ? 0 : Math.min(elapsedS, o.durationS), {
+      line: progressLine(s, rate),
+    });
   }, 1000);
 
   let finishing = false;
   const finish = async (code: number, why?: string) => {
     if (finishing) return;
     finishing = true;
-    clearInterval(progress);
-    if (tty && !o.quiet) process.stdout.write('\n');
+    clearInterval(ticker);
+    progress.stop();
     if (why) process.stderr.write(`sim: ${why}\n`);
     await fleet.stop();
     writeTruth();
@@ -136,7 +114,7 @@ async function main(parsed: ParsedCli): Promise<void> {
     const s = fleet.stats();
     if (s.devices > 0 && s.started === 0) {
       void finish(
-        1,
+        EXIT_FAILED,
         `no device could connect within ${CONNECT_GRACE_MS / 1000} s: ${s.lastError ?? 'no answer'}${
           /auth|password|identifier/i.test(s.lastError ?? '')
             ? ` — are the devices provisioned on the broker with seed ${o.seed}?`

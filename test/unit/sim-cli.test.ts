@@ -1,3 +1,7 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parseSimArgs } from '../../simulators/cli-args.ts';
 
@@ -81,5 +85,94 @@ describe('sim command line', () => {
       if (parsed.kind === 'error') expect(parsed.message.length).toBeGreaterThan(10);
     }
     expect(run('--help')).toEqual({ kind: 'help' });
+  });
+});
+
+// --- the commands themselves, spawned as a user runs them -----------------------------------------
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLIS = {
+  sim: 'simulators/cli.ts',
+  load: 'simulators/load.ts',
+  replay: 'simulators/replay.ts',
+  record: 'simulators/record.ts',
+} as const;
+type Cli = keyof typeof CLIS;
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function runCli(cli: Cli, ...argv: string[]): Promise<Ran> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', CLIS[cli], ...argv],
+      { cwd: ROOT, timeout: 30_000, env: { ...process.env, MQTT_URL: '' } },
+      (error, stdout, stderr) => {
+        const code = error ? ((error as { code?: number }).code ?? null) : 0;
+        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+      },
+    );
+  });
+}
+
+/** A broker URL nothing listens on: port 1 on the loopback refuses at once. */
+const DEAD_BROKER = 'mqtt://127.0.0.1:1';
+
+describe.concurrent('simulator commands', { timeout: 30_000 }, () => {
+  it.each(Object.keys(CLIS) as Cli[])('%s --help prints the usage and exits 0', async (cli) => {
+    const r = await runCli(cli, '--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(new RegExp(`^Usage: npm run ${cli} --`));
+    expect(r.stdout).toContain('--mqtt-url');
+    expect(r.stderr).toBe('');
+  });
+
+  it.each([
+    ['sim', ['--bogus'], '--bogus'],
+    ['sim', ['--speed', '0'], '--speed'],
+    ['load', ['--rate', 'fast'], '--rate'],
+    ['load', ['--qos', '2'], '--qos'],
+    ['load', ['--devices', '0'], '--devices'],
+    ['load', ['--mqtt-url', 'http://x'], '--mqtt-url'],
+    ['replay', ['--speed', '-1', 'x.ndjson'], '--speed'],
+    ['replay', ['--nope'], '--nope'],
+    ['replay', [], 'recording file'],
+    ['record', ['--out', 'x.ndjson', '--duration', 'soon'], '--duration'],
+    ['record', ['--out', 'x.ndjson', '--topic', 'devices/#/x'], '--topic'],
+    ['record', [], '--out'],
+  ] as [Cli, string[], string][])(
+    '%s %j exits 2 with one line naming the option',
+    async (cli, argv, names) => {
+      const r = await runCli(cli, ...argv);
+      expect(r.code).toBe(2);
+      expect(r.stdout).toBe('');
+      const lines = r.stderr.trimEnd().split('\n');
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(new RegExp(`^${cli}: `));
+      expect(lines[0]).toContain(names);
+    },
+  );
+
+  it.each([
+    ['sim', ['--duration', '60']],
+    ['load', ['--duration', '60']],
+    ['replay', ['test/fixtures/sim-traffic.ndjson']],
+    ['record', ['--out', 'never-written.ndjson']],
+  ] as [Cli, string[]][])('%s fails at once on an unreachable broker, naming the URL', async (cli, argv) => {
+    const r = await runCli(cli, ...argv, '--mqtt-url', DEAD_BROKER);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`cannot reach the broker at ${DEAD_BROKER}`);
+    expect(r.stderr).toContain('ECONNREFUSED');
+    expect(existsSync(join(ROOT, 'never-written.ndjson'))).toBe(false);
+  });
+
+  it('replay names a recording it cannot read', async () => {
+    const r = await runCli('replay', 'test/fixtures/no-such-recording.ndjson', '--mqtt-url', DEAD_BROKER);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe('replay: test/fixtures/no-such-recording.ndjson: no such file\n');
   });
 });
