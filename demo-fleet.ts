@@ -59,9 +59,11 @@ export async function startDemoFleet(o: DemoFleetOptions): Promise<DemoFleet> {
     contracts.map((c) => ({
       ...c,
       customer: c.customer,
+      guarantors: [c.guarantor],
       dealer: { id: c.dealer.id, name: c.dealer.name, province: c.dealer.province },
     })),
     asOf,
+    'demo',
   );
   const run = runFleet({ mqttUrl: o.mqttUrl, machines, speed: 1, startTime: now, logger: o.logger });
   const first = machines[0]?.identity;

@@ -8,10 +8,12 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
+import type { StageChange } from '../shared/live.ts';
 import { installAccessControl } from './auth/access.ts';
 import type { Auth } from './auth/service.ts';
 import { authRoutes } from './routes/auth.ts';
 import { configRoutes } from './routes/config.ts';
+import { contractRoutes } from './routes/contracts.ts';
 import { type HealthProbe, healthRoutes } from './routes/health.ts';
 import { mapRoutes } from './routes/map.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -27,6 +29,10 @@ export interface AppOptions {
   webRoot?: string | undefined;
   /** Served at GET /metrics (Prometheus text format) when given. */
   metrics?: Registry | undefined;
+  /** The clock of the finance side (contract-local "today"); tests set it. */
+  now?: (() => number) | undefined;
+  /** Called with every stage change a write caused (main.ts announces them live). */
+  onStageChanges?: ((changes: StageChange[]) => void) | undefined;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -54,6 +60,12 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
   await app.register(mapRoutes, { prefix: '/api', db: options.db });
+  await app.register(contractRoutes, {
+    prefix: '/api',
+    db: options.db,
+    now: options.now,
+    onStageChanges: options.onStageChanges,
+  });
   if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
 
   app.setNotFoundHandler((request, reply) => {

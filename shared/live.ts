@@ -25,3 +25,17 @@ export interface ServerToClientEvents {
 
 // biome-ignore lint/complexity/noBannedTypes: no client-to-server events yet
 export type ClientToServerEvents = {};
+
+/** The api announces every stage change here, so every api node pushes it to its browsers. */
+export const LIVE_STAGES_TOPIC = 'platform/live/stages';
+
+export interface StageChange {
+  contractId: string;
+  contractNumber: string;
+  machineId: string;
+  from: number | null;
+  to: number;
+  /** ISO instant the change was recorded. */
+  at: string;
+  reason: string;
+}

@@ -1,22 +1,36 @@
 /**
- * Writes contracts with their schedule and payments, and keeps the cached stage in step with the
- * overdue engine: the stage stored is always what assessOverdue makes of the stored instalments and
- * payments as of a date, and every change of it is recorded in stage_change.
+ * Writes contracts with their schedule and payments, and keeps the cached account figures in step
+ * with the engines: what is stored in contract.stage (and the figures next to it) is always what
+ * assessAccount makes of the stored instalments, payments and collection records as of a date, and
+ * every change of stage is recorded in stage_change and returned for the live feed.
  */
 import type { Database, Sql } from '../../db/client.ts';
-import type { IsoDate } from '../../shared/calendar-date.ts';
+import { assessAccount } from '../../shared/account.ts';
+import { type IsoDate, localDate } from '../../shared/calendar-date.ts';
+import type { Activity } from '../../shared/collections.ts';
+import type { StageChange } from '../../shared/live.ts';
 import type { Fen } from '../../shared/money.ts';
-import { assessOverdue, type Instalment, type Payment } from '../../shared/overdue.ts';
+import type { Instalment, Payment } from '../../shared/overdue.ts';
+
+export type ContractKind = 'loan' | 'finance_lease' | 'instalment_sale';
+export type AddressKind = 'home' | 'job_site' | 'office' | 'other';
 
 export interface ContractRecord {
   id: string;
   number: string;
   machineId: string;
-  kind: 'loan' | 'finance_lease' | 'instalment_sale';
+  kind: ContractKind;
   currency: string;
-  customer: { id: string; name: string; phone: string; nationalId: string; homeAddress: string };
-  guarantor: { name: string; phone: string; relation: string };
-  dealer: { id: string; name: string; province: string };
+  customer: {
+    id: string;
+    name: string;
+    phone: string | null;
+    nationalId: string | null;
+    homeAddress: string | null;
+    addresses?: { kind: AddressKind; address: string; lat?: number | null; lon?: number | null }[];
+  };
+  guarantors: { name: string; phone: string | null; relation: string | null }[];
+  dealer: { id: string; name: string; province: string | null } | null;
   principal: Fen;
   downPayment: Fen;
   annualRateBp: number;
@@ -29,28 +43,63 @@ export interface ContractRecord {
   payments: Payment[];
 }
 
-/**
- * Upserts by contract id. The schedule is replaced by the record's (a restructured contract gets a
- * new one); payments are added, idempotent by their reference, and never deleted.
- */
-export async function saveContracts(db: Database, contracts: ContractRecord[], asOf: IsoDate): Promise<void> {
-  await db.transaction(async (tx) => {
-    for (const c of contracts) await saveContract(tx, c, asOf);
+/** Saves many contracts in one transaction (the demo fleet); returns the stage changes. */
+export async function saveContracts(
+  db: Database,
+  contracts: ContractRecord[],
+  asOf: IsoDate,
+  source = 'api',
+): Promise<StageChange[]> {
+  return db.transaction(async (tx) => {
+    const changes: StageChange[] = [];
+    for (const c of contracts) {
+      const change = await saveContract(tx, c, asOf, source);
+      if (change) changes.push(change);
+    }
+    return changes;
   });
 }
 
-async function saveContract(tx: Sql, c: ContractRecord, asOf: IsoDate): Promise<void> {
-  await tx.query(
-    `insert into dealer (id, name, province) values ($1, $2, $3)
-     on conflict (id) do update set name = excluded.name, province = excluded.province`,
-    [c.dealer.id, c.dealer.name, c.dealer.province],
-  );
+/**
+ * Upserts by contract id. The schedule, guarantors and the customer's addresses are replaced by the
+ * record's (a restructured contract gets a new schedule); payments are added, idempotent by their
+ * reference, and never deleted.
+ */
+export async function saveContract(
+  tx: Sql,
+  c: ContractRecord,
+  asOf: IsoDate,
+  source = 'api',
+): Promise<StageChange | null> {
+  if (c.dealer) {
+    await tx.query(
+      `insert into dealer (id, name, province) values ($1, $2, $3)
+       on conflict (id) do update set name = excluded.name, province = excluded.province`,
+      [c.dealer.id, c.dealer.name, c.dealer.province],
+    );
+  }
+  const cu = c.customer;
   await tx.query(
     `insert into customer (id, name, phone, national_id, home_address) values ($1, $2, $3, $4, $5)
      on conflict (id) do update set name = excluded.name, phone = excluded.phone,
        national_id = excluded.national_id, home_address = excluded.home_address`,
-    [c.customer.id, c.customer.name, c.customer.phone, c.customer.nationalId, c.customer.homeAddress],
+    [cu.id, cu.name, cu.phone, cu.nationalId, cu.homeAddress],
   );
+  if (cu.addresses) {
+    await tx.query('delete from customer_address where customer_id = $1', [cu.id]);
+    const a = cu.addresses;
+    await tx.query(
+      `insert into customer_address (customer_id, kind, address, lat, lon)
+       select $1, * from unnest($2::text[], $3::text[], $4::float8[], $5::float8[])`,
+      [
+        cu.id,
+        a.map((x) => x.kind),
+        a.map((x) => x.address),
+        a.map((x) => x.lat ?? null),
+        a.map((x) => x.lon ?? null),
+      ],
+    );
+  }
   await tx.query(
     `insert into contract (id, number, kind, dealer_id, customer_id, machine_id, currency, principal, down_payment,
                            start_date, term_months, annual_rate_bp, penalty_rate_bp, grace_days, timezone)
@@ -64,8 +113,8 @@ async function saveContract(tx: Sql, c: ContractRecord, asOf: IsoDate): Promise<
       c.id,
       c.number,
       c.kind,
-      c.dealer.id,
-      c.customer.id,
+      c.dealer?.id ?? null,
+      cu.id,
       c.machineId,
       c.currency,
       c.principal,
@@ -79,12 +128,12 @@ async function saveContract(tx: Sql, c: ContractRecord, asOf: IsoDate): Promise<
     ],
   );
   await tx.query('delete from guarantor where contract_id = $1', [c.id]);
-  await tx.query('insert into guarantor (contract_id, name, phone, relation) values ($1, $2, $3, $4)', [
-    c.id,
-    c.guarantor.name,
-    c.guarantor.phone,
-    c.guarantor.relation,
-  ]);
+  const g = c.guarantors;
+  await tx.query(
+    `insert into guarantor (contract_id, name, phone, relation)
+     select $1, * from unnest($2::text[], $3::text[], $4::text[])`,
+    [c.id, g.map((x) => x.name), g.map((x) => x.phone), g.map((x) => x.relation)],
+  );
   await tx.query('delete from instalment where contract_id = $1', [c.id]);
   const i = c.instalments;
   await tx.query(
@@ -99,63 +148,165 @@ async function saveContract(tx: Sql, c: ContractRecord, asOf: IsoDate): Promise<
       i.map((x) => x.fees),
     ],
   );
-  const p = c.payments;
-  if (p.length > 0) {
-    await tx.query(
-      `insert into payment (contract_id, paid_on, amount, reference)
-       select $1, * from unnest($2::date[], $3::bigint[], $4::text[])
-       on conflict (contract_id, reference) do nothing`,
-      [c.id, p.map((x) => x.date), p.map((x) => x.amount), p.map((x) => x.reference)],
-    );
-  }
-  await refreshStage(tx, c.id, asOf, 'contract saved');
+  await insertPayments(tx, c.id, c.payments, source);
+  return refreshAccount(tx, c.id, asOf, 'contract saved');
 }
 
-/** Recomputes one contract's stage from its stored schedule and payments; records a change. */
-export async function refreshStage(
+/** Adds payments, skipping references already recorded; returns the references that were new. */
+export async function insertPayments(
+  tx: Sql,
+  contractId: string,
+  payments: readonly Payment[],
+  source: string,
+): Promise<string[]> {
+  if (payments.length === 0) return [];
+  const { rows } = await tx.query<{ reference: string }>(
+    `insert into payment (contract_id, paid_on, amount, reference, source)
+     select $1, *, $5 from unnest($2::date[], $3::bigint[], $4::text[])
+     on conflict (contract_id, reference) do nothing
+     returning reference`,
+    [
+      contractId,
+      payments.map((x) => x.date),
+      payments.map((x) => x.amount),
+      payments.map((x) => x.reference),
+      source,
+    ],
+  );
+  return rows.map((r) => r.reference);
+}
+
+interface TermsRow {
+  number: string;
+  machine_id: string;
+  grace_days: number;
+  penalty_rate_bp: number;
+  timezone: string;
+  stage: number;
+  stage_as_of: string | null;
+}
+
+/** Everything the account assessment needs, read inside the caller's transaction. */
+export async function loadAccountInputs(tx: Sql, contractId: string, lock = false) {
+  const { rows: terms } = await tx.query<TermsRow>(
+    `select number, machine_id, grace_days, penalty_rate_bp, timezone, stage, stage_as_of::text
+     from contract where id = $1 ${lock ? 'for update' : ''}`,
+    [contractId],
+  );
+  const contract = terms[0];
+  if (!contract) return null;
+  const { rows: instalments } = await tx.query<Instalment>(
+    `select seq, due_date::text as "dueDate", principal::float8 as principal, interest::float8 as interest,
+            fees::float8 as fees
+     from instalment where contract_id = $1 order by seq`,
+    [contractId],
+  );
+  const { rows: payments } = await tx.query<Payment>(
+    `select paid_on::text as date, amount::float8 as amount, reference from payment
+     where contract_id = $1 order by paid_on, id`,
+    [contractId],
+  );
+  const activities = await loadActivities(tx, contractId, contract.timezone);
+  return {
+    contract,
+    inputs: {
+      instalments,
+      payments,
+      activities,
+      graceDays: contract.grace_days,
+      penaltyRateBp: contract.penalty_rate_bp,
+    },
+  };
+}
+
+interface ActivityRow {
+  id: string;
+  kind: Activity['kind'];
+  actor: string;
+  occurred_at: Date | string;
+  channel: Activity['channel'];
+  outcome: string | null;
+  body: string;
+  promised_date: string | null;
+  promised_amount: string | number | null;
+  dispute_category: Activity['disputeCategory'];
+  corrects_id: string | null;
+  resolves_id: string | null;
+}
+
+export async function loadActivities(tx: Sql, contractId: string, timeZone: string): Promise<Activity[]> {
+  const { rows } = await tx.query<ActivityRow>(
+    `select id, kind, actor, occurred_at, channel, outcome, body, promised_date::text, promised_amount,
+            dispute_category, corrects_id, resolves_id
+     from activity where contract_id = $1 order by occurred_at, id`,
+    [contractId],
+  );
+  return rows.map((r) => {
+    const at = new Date(r.occurred_at);
+    return {
+      id: Number(r.id),
+      kind: r.kind,
+      actor: r.actor,
+      occurredAt: at.toISOString(),
+      occurredOn: localDate(at.getTime(), timeZone),
+      channel: r.channel,
+      outcome: r.outcome,
+      body: r.body,
+      promisedDate: r.promised_date,
+      promisedAmount: r.promised_amount === null ? null : Number(r.promised_amount),
+      disputeCategory: r.dispute_category,
+      correctsId: r.corrects_id === null ? null : Number(r.corrects_id),
+      resolvesId: r.resolves_id === null ? null : Number(r.resolves_id),
+    };
+  });
+}
+
+/**
+ * Recomputes one account from its stored schedule, payments and records as of a date; stores the
+ * figures and records a change of stage. Returns the change, or null when the stage stayed.
+ */
+export async function refreshAccount(
   tx: Sql,
   contractId: string,
   asOf: IsoDate,
   reason: string,
-): Promise<number> {
-  const { rows: terms } = await tx.query<{
-    grace_days: number;
-    penalty_rate_bp: number;
-    stage: number;
-    stage_as_of: string | null;
-  }>('select grace_days, penalty_rate_bp, stage, stage_as_of::text from contract where id = $1 for update', [
-    contractId,
-  ]);
-  const contract = terms[0];
-  if (!contract) throw new Error(`no contract ${contractId}`);
-  const { rows: instalments } = await tx.query<Instalment>(
-    `select seq, due_date::text as "dueDate", principal, interest, fees from instalment where contract_id = $1 order by seq`,
-    [contractId],
+): Promise<StageChange | null> {
+  const loaded = await loadAccountInputs(tx, contractId, true);
+  if (!loaded) throw new Error(`no contract ${contractId}`);
+  const { contract, inputs } = loaded;
+  const a = assessAccount(inputs, asOf);
+  const o = a.overdue;
+  await tx.query(
+    `update contract set stage = $2, stage_as_of = $3, status = $4, overdue_instalments = $5, overdue_amount = $6,
+       days_past_due = $7, penalty = $8, next_action = $9
+     where id = $1`,
+    [
+      contractId,
+      o.stage,
+      asOf,
+      o.settled ? 'settled' : 'active',
+      o.overdueInstalments,
+      o.overdueAmount,
+      o.daysPastDue,
+      o.penaltyAccrued,
+      a.nextAction.code,
+    ],
   );
-  const { rows: payments } = await tx.query<Payment>(
-    `select paid_on::text as date, amount, reference from payment where contract_id = $1 order by paid_on, id`,
-    [contractId],
-  );
-  const assessment = assessOverdue({
-    instalments,
-    payments,
-    asOf,
-    graceDays: contract.grace_days,
-    penaltyRateBp: contract.penalty_rate_bp,
-  });
-  const status = assessment.settled ? 'settled' : 'active';
-  await tx.query('update contract set stage = $2, stage_as_of = $3, status = $4 where id = $1', [
-    contractId,
-    assessment.stage,
-    asOf,
-    status,
-  ]);
   const first = contract.stage_as_of === null;
-  if (first || contract.stage !== assessment.stage) {
-    await tx.query(
-      'insert into stage_change (contract_id, from_stage, to_stage, reason) values ($1, $2, $3, $4)',
-      [contractId, first ? null : contract.stage, assessment.stage, reason],
-    );
-  }
-  return assessment.stage;
+  if (!first && contract.stage === o.stage) return null;
+  const from = first ? null : contract.stage;
+  const { rows } = await tx.query<{ changed_at: Date | string }>(
+    `insert into stage_change (contract_id, from_stage, to_stage, reason) values ($1, $2, $3, $4)
+     returning changed_at`,
+    [contractId, from, o.stage, reason],
+  );
+  return {
+    contractId,
+    contractNumber: contract.number,
+    machineId: contract.machine_id,
+    from,
+    to: o.stage,
+    at: new Date(rows[0]?.changed_at ?? Date.now()).toISOString(),
+    reason,
+  };
 }

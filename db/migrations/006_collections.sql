@@ -52,3 +52,13 @@ end
 $$;
 create trigger activity_no_update before update or delete on activity
   for each row execute function activity_is_immutable();
+
+-- The account's figures as of contract.stage_as_of, cached next to the stage for the accounts list
+-- (sortable, paginated). Like the stage, they are whatever the engines make of the stored schedule,
+-- payments and records (api/contracts/account.ts); recomputed on payment, record and daily.
+alter table contract
+  add column overdue_instalments integer not null default 0,
+  add column overdue_amount      bigint not null default 0,
+  add column days_past_due       integer not null default 0,
+  add column penalty             bigint not null default 0,
+  add column next_action         text not null default 'none';

@@ -1,0 +1,187 @@
+/**
+ * Contract writes as the lender's systems send them: upsert by contract number, payments by
+ * reference, collection records. Each runs in the caller's transaction and returns the stage
+ * change it caused, if any, for the live feed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Sql } from '../../db/client.ts';
+import { addMonthsClamped, type IsoDate, localDate } from '../../shared/calendar-date.ts';
+import type { StageChange } from '../../shared/live.ts';
+import type { Payment } from '../../shared/overdue.ts';
+import { buildSchedule } from '../../shared/schedule.ts';
+import { HttpError, notFound } from '../errors.ts';
+import { type ContractRecord, insertPayments, refreshAccount, saveContract } from './repository.ts';
+import type { ActivityInput, ContractInput } from './schemas.ts';
+
+export interface UpsertResult {
+  id: string;
+  created: boolean;
+  stageChange: StageChange | null;
+}
+
+/** The contract-local "today" of a contract. */
+export async function todayOf(tx: Sql, contractId: string, now: number): Promise<IsoDate> {
+  const { rows } = await tx.query<{ timezone: string }>('select timezone from contract where id = $1', [
+    contractId,
+  ]);
+  if (!rows[0]) throw notFound(`contract ${contractId}`);
+  return localDate(now, rows[0].timezone);
+}
+
+export async function upsertContract(
+  tx: Sql,
+  input: ContractInput,
+  now: number,
+  source = 'api',
+): Promise<UpsertResult> {
+  const { rows: existing } = await tx.query<{ id: string }>('select id from contract where number = $1', [
+    input.number,
+  ]);
+  const id = existing[0]?.id ?? randomUUID();
+  const machineId = await resolveMachine(tx, input);
+  const record = toRecord(input, id, machineId);
+  const stageChange = await saveContract(tx, record, localDate(now, input.timezone), source);
+  return { id, created: existing.length === 0, stageChange };
+}
+
+async function resolveMachine(tx: Sql, input: ContractInput): Promise<string> {
+  const { rows } = input.machineId
+    ? await tx.query<{ id: string }>('select id from machine where id = $1', [input.machineId])
+    : await tx.query<{ id: string }>('select id from machine where serial = $1', [input.machineSerial]);
+  const machine = rows[0];
+  if (!machine) {
+    const which = input.machineId ? `id ${input.machineId}` : `serial ${input.machineSerial}`;
+    throw new HttpError(422, `no machine with ${which}: provision its GPS device first`);
+  }
+  return machine.id;
+}
+
+function toRecord(c: ContractInput, id: string, machineId: string): ContractRecord {
+  const instalments =
+    c.instalments ??
+    buildSchedule({
+      principal: c.principal,
+      downPayment: c.downPayment,
+      annualRateBp: c.annualRateBp,
+      termMonths: c.termMonths,
+      firstDueDate: c.firstDueDate ?? addMonthsClamped(c.startDate, 1),
+      monthlyFee: c.monthlyFee,
+    });
+  const cu = c.customer;
+  return {
+    id,
+    number: c.number,
+    machineId,
+    kind: c.kind,
+    currency: c.currency,
+    customer: {
+      id: cu.id ?? (cu.nationalId ? `NID-${cu.nationalId}` : `CU-${c.number}`),
+      name: cu.name,
+      phone: cu.phone ?? null,
+      nationalId: cu.nationalId ?? null,
+      homeAddress: cu.homeAddress ?? null,
+      addresses: cu.addresses,
+    },
+    guarantors: c.guarantors.map((g) => ({
+      name: g.name,
+      phone: g.phone ?? null,
+      relation: g.relation ?? null,
+    })),
+    dealer: c.dealer ? { id: c.dealer.id, name: c.dealer.name, province: c.dealer.province ?? null } : null,
+    principal: c.principal,
+    downPayment: c.downPayment,
+    annualRateBp: c.annualRateBp,
+    termMonths: c.termMonths,
+    startDate: c.startDate,
+    penaltyRateBp: c.penaltyRateBp,
+    graceDays: c.graceDays,
+    timeZone: c.timezone,
+    instalments,
+    payments: c.payments,
+  };
+}
+
+export interface PaymentResult {
+  added: string[];
+  duplicates: string[];
+  stageChange: StageChange | null;
+}
+
+/** Records payments (idempotent by reference) and recomputes the account as of today. */
+export async function addPayments(
+  tx: Sql,
+  contractId: string,
+  payments: readonly Payment[],
+  now: number,
+  source = 'api',
+): Promise<PaymentResult> {
+  const today = await todayOf(tx, contractId, now);
+  const future = payments.find((p) => p.date > today);
+  if (future)
+    throw new HttpError(422, `payment ${future.reference} is dated ${future.date}, after today (${today})`);
+  const added = await insertPayments(tx, contractId, payments, source);
+  const fresh = new Set(added);
+  const duplicates = payments.map((p) => p.reference).filter((r) => !fresh.has(r));
+  const stageChange =
+    added.length > 0 ? await refreshAccount(tx, contractId, today, 'payment received') : null;
+  return { added, duplicates, stageChange };
+}
+
+export interface ActivityResult {
+  id: number;
+  stageChange: StageChange | null;
+}
+
+/** Records one collection record; records are never changed afterwards (see the migration's trigger). */
+export async function recordActivity(
+  tx: Sql,
+  contractId: string,
+  a: ActivityInput,
+  actor: string,
+  now: number,
+): Promise<ActivityResult> {
+  const today = await todayOf(tx, contractId, now);
+  if (a.occurredAt && Date.parse(a.occurredAt) > now + 5 * 60_000) {
+    throw new HttpError(422, 'occurredAt is in the future');
+  }
+  await checkReference(tx, contractId, a.correctsId, a.kind, 'correctsId');
+  await checkReference(tx, contractId, a.resolvesId, 'dispute_raised', 'resolvesId');
+  const { rows } = await tx.query<{ id: number | string }>(
+    `insert into activity (contract_id, kind, actor, occurred_at, channel, outcome, body, promised_date,
+                           promised_amount, dispute_category, corrects_id, resolves_id)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id`,
+    [
+      contractId,
+      a.kind,
+      actor,
+      a.occurredAt ?? new Date(now).toISOString(),
+      a.channel ?? null,
+      a.outcome ?? null,
+      a.body,
+      a.promisedDate ?? null,
+      a.promisedAmount ?? null,
+      a.disputeCategory ?? null,
+      a.correctsId ?? null,
+      a.resolvesId ?? null,
+    ],
+  );
+  const stageChange = await refreshAccount(tx, contractId, today, `${a.kind} recorded`);
+  return { id: Number(rows[0]?.id), stageChange };
+}
+
+async function checkReference(
+  tx: Sql,
+  contractId: string,
+  id: number | null | undefined,
+  kind: string,
+  field: string,
+): Promise<void> {
+  if (id === null || id === undefined) return;
+  const { rows } = await tx.query<{ kind: string }>(
+    'select kind from activity where id = $1 and contract_id = $2',
+    [id, contractId],
+  );
+  if (!rows[0]) throw new HttpError(422, `${field}: no record ${id} on this contract`);
+  if (rows[0].kind !== kind)
+    throw new HttpError(422, `${field}: record ${id} is a ${rows[0].kind}, not a ${kind}`);
+}
