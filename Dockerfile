@@ -24,9 +24,10 @@ ENV NODE_ENV=production \
     PORT=8080 \
     DATA_DIR=/app/data
 WORKDIR /app
-# The code is owned by root and read-only for the app; only DATA_DIR is writable.
+# The code is owned by root and read-only for the app; only DATA_DIR and /app/broker (the device
+# password file the broker reads, on a volume shared with it) are writable.
 COPY --from=build /app /app
-RUN mkdir -p /app/data && chown node:node /app/data
+RUN mkdir -p /app/data /app/broker && chown node:node /app/data /app/broker
 USER node
 EXPOSE 8080
 # /api/health answers 200 when the database and the broker are reachable, 503 otherwise.

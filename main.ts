@@ -185,7 +185,11 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
  * the registry. A failure at start stops the process (a path that cannot be written is a
  * configuration error); a failure later is logged and leaves the previous file, whole, in place.
  */
-async function keepBrokerPasswordsInSync(db: Database, path: string, logger: Logger): Promise<() => Promise<void>> {
+async function keepBrokerPasswordsInSync(
+  db: Database,
+  path: string,
+  logger: Logger,
+): Promise<() => Promise<void>> {
   const sync = passwordFileSync(db, path);
   const first = await sync().catch((e: Error) => {
     throw new Error(`MOSQUITTO_PASSWORD_FILE: cannot write ${path}: ${e.message}`);

@@ -41,12 +41,27 @@ export function parseDuration(s: string): number | null {
   return n * unit;
 }
 
-const ConfigSchema = z.object({
+const ConfigFields = z.object({
   PORT: port('PORT', 8080),
   MQTT_URL: url('MQTT_URL', ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:']),
   MQTT_PORT: port('MQTT_PORT', 1883),
+  /** The service account ingest and the api log in with on an external broker (svc-ingest, svc-api). */
   MQTT_USERNAME: z.string().min(1).optional(),
   MQTT_PASSWORD: z.string().min(1).optional(),
+  /**
+   * Where this process keeps the registry's enabled devices as a Mosquitto password file, rewritten
+   * at start and after every provisioning or disabling (deploy/mosquitto/entrypoint.sh merges it
+   * with the service accounts and reloads the broker). Unset: no file.
+   */
+  MOSQUITTO_PASSWORD_FILE: z
+    .string()
+    .trim()
+    .min(1)
+    .refine(
+      (p) => !p.endsWith('/') && !/[\r\n]/.test(p),
+      'MOSQUITTO_PASSWORD_FILE must be the path of a file, e.g. /app/broker/devices.passwd',
+    )
+    .optional(),
   DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
   DATA_DIR: z.string().trim().min(1, 'DATA_DIR must not be empty').default('./data'),
   SIM_DEVICES: z.coerce
@@ -113,6 +128,21 @@ const ConfigSchema = z.object({
     .int()
     .min(256)
     .default(64 * 1024),
+});
+
+// A user name without its password (or the reverse) is a half-configured service account: the broker
+// would refuse the connection much later with a vaguer message.
+const ConfigSchema = ConfigFields.superRefine((c, ctx) => {
+  const [set, missing] = c.MQTT_USERNAME
+    ? ['MQTT_USERNAME', 'MQTT_PASSWORD']
+    : ['MQTT_PASSWORD', 'MQTT_USERNAME'];
+  if ((c.MQTT_USERNAME === undefined) !== (c.MQTT_PASSWORD === undefined)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [set],
+      message: `${set} is set but ${missing} is not: the broker service account needs both`,
+    });
+  }
 });
 
 export type Config = z.infer<typeof ConfigSchema>;

@@ -1,9 +1,13 @@
 /**
- * The device registry: provisioning (a device, its machine and the installation linking them) and
- * the credential check the embedded broker asks on every CONNECT.
+ * The device registry: provisioning (a device, its machine and the installation linking them),
+ * disabling, and the credential check the embedded broker asks on every CONNECT. Each device keeps
+ * two one-way forms of its token: the SHA-256 the embedded broker checks, and the Mosquitto hash
+ * a production broker's password file is rebuilt from (broker/mosquitto-sync.ts).
  */
+import { mosquittoPasswordHash } from '../../broker/mosquitto-passwords.ts';
 import type { Database, Sql } from '../../db/client.ts';
 import { hashToken, tokenMatches } from '../../shared/credentials.ts';
+import { DeviceIdSchema } from '../../shared/protocol.ts';
 
 export interface MachineRecord {
   id: string;
@@ -20,9 +24,57 @@ export interface DeviceProvision {
   machine: MachineRecord;
 }
 
-/** Idempotent: provisioning the same device again refreshes its token and keeps its history. */
+/** Called after a commit changed which device may log in with what, e.g. to rewrite a password file. */
+export type CredentialsListener = () => Promise<void>;
+
+// Per database, so that several platforms in one process (tests) each hear only their own registry.
+const listeners = new WeakMap<Database, Set<CredentialsListener>>();
+
+/** Registers a listener for credential changes in this database; returns its removal. */
+export function onCredentialsChanged(db: Database, listener: CredentialsListener): () => void {
+  const set = listeners.get(db) ?? new Set();
+  listeners.set(db, set);
+  set.add(listener);
+  return () => {
+    set.delete(listener);
+  };
+}
+
+async function credentialsChanged(db: Database): Promise<void> {
+  await Promise.all([...(listeners.get(db) ?? [])].map((listener) => listener()));
+}
+
+/** User names the broker keeps for the platform's own service accounts (deploy/mosquitto/acl). */
+export const RESERVED_DEVICE_PREFIX = 'svc-';
+
+export class InvalidProvisionError extends Error {}
+
+function problemsOf(items: DeviceProvision[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const { deviceId, token } of items) {
+    const name = JSON.stringify(deviceId);
+    if (!DeviceIdSchema.safeParse(deviceId).success) problems.push(`${name}: not a valid device id`);
+    else if (deviceId.startsWith(RESERVED_DEVICE_PREFIX))
+      problems.push(`${name}: ids starting with ${RESERVED_DEVICE_PREFIX} are reserved for service accounts`);
+    if (seen.has(deviceId)) problems.push(`${name}: listed twice`);
+    seen.add(deviceId);
+    if (typeof token !== 'string' || token.length === 0) problems.push(`${name}: empty token`);
+  }
+  return problems;
+}
+
+/**
+ * Idempotent: provisioning the same device again refreshes its token and keeps its history. All or
+ * nothing: one invalid item rejects the whole batch with every problem named. When it resolves, the
+ * credential listeners have run (the broker's password file is up to date, where one is kept).
+ */
 export async function provisionDevices(db: Database, items: DeviceProvision[]): Promise<void> {
   if (items.length === 0) return;
+  const problems = problemsOf(items);
+  if (problems.length > 0)
+    throw new InvalidProvisionError(`cannot provision devices: ${problems.join('; ')}`);
+  const brokerHashes = await Promise.all(items.map((i) => mosquittoPasswordHash(i.token)));
   await db.transaction(async (tx) => {
     const m = items.map((i) => i.machine);
     await tx.query(
@@ -40,12 +92,30 @@ export async function provisionDevices(db: Database, items: DeviceProvision[]): 
       ],
     );
     await tx.query(
-      `insert into device (id, token_hash) select * from unnest($1::text[], $2::text[])
-       on conflict (id) do update set token_hash = excluded.token_hash`,
-      [items.map((i) => i.deviceId), items.map((i) => hashToken(i.token))],
+      `insert into device (id, token_hash, broker_password_hash)
+       select * from unnest($1::text[], $2::text[], $3::text[])
+       on conflict (id) do update set token_hash = excluded.token_hash,
+         broker_password_hash = excluded.broker_password_hash`,
+      [items.map((i) => i.deviceId), items.map((i) => hashToken(i.token)), brokerHashes],
     );
     await installIfAbsent(tx, items);
   });
+  await credentialsChanged(db);
+}
+
+/**
+ * Disables devices: they can no longer log in (the embedded broker asks on every CONNECT; the
+ * password file loses them at the next sync, which the listeners run now). Unknown ids are
+ * ignored; returns the ids that were enabled until now.
+ */
+export async function disableDevices(db: Database, deviceIds: string[]): Promise<string[]> {
+  if (deviceIds.length === 0) return [];
+  const { rows } = await db.query<{ id: string }>(
+    `update device set disabled_at = now() where id = any($1::text[]) and disabled_at is null returning id`,
+    [deviceIds],
+  );
+  if (rows.length > 0) await credentialsChanged(db);
+  return rows.map((r) => r.id);
 }
 
 async function installIfAbsent(tx: Sql, items: DeviceProvision[]): Promise<void> {

@@ -2,7 +2,9 @@
 # Checks deploy/mosquitto (mosquitto.conf, acl, entrypoint.sh) against the real mosquitto binary:
 # starts a broker on a free loopback port with a temporary copy of the config (only the paths, the
 # listener and the $SYS interval changed), runs entrypoint.sh to create the password file, then
-# checks authentication, the ACL, shared subscriptions, the queue limit and healthcheck.sh.
+# checks authentication, the reload when the registry's device file changes, the ACL, shared
+# subscriptions, the queue limit and healthcheck.sh. test/integration/mosquitto-auth.test.ts runs
+# the same files against the device registry.
 #
 #   bash deploy/mosquitto/selftest.sh        # needs mosquitto, mosquitto_pub/_sub/_passwd
 #
@@ -57,8 +59,10 @@ chmod 644 "$work/mosquitto.conf" "$work/acl"
 
 ingest_pw="ingest-$RANDOM$RANDOM"
 api_pw="api-$RANDOM$RANDOM"
+mkdir -p "$work/registry"
 MOSQUITTO_PASSWD_FILE="$work/auth/passwd" MOSQUITTO_CONFIG_FILE="$work/mosquitto.conf" \
   MOSQUITTO_DATA_DIR="$work/data" MOSQUITTO_BIN="$mosquitto_bin" \
+  MOSQUITTO_DEVICES_FILE="$work/registry/devices.passwd" MOSQUITTO_DEVICES_POLL_SECONDS=0.2 \
   MQTT_INGEST_PASSWORD="$ingest_pw" MQTT_API_PASSWORD="$api_pw" \
   sh "$here/entrypoint.sh" >"$work/broker.log" 2>&1 &
 broker_pid=$!
@@ -70,14 +74,37 @@ done
 port_in_use "$port" || fail "mosquitto does not listen on $port"
 ok "mosquitto $("$mosquitto_bin" -h | head -n 1 | awk '{print $3}') starts with deploy/mosquitto/mosquitto.conf on port $port"
 
-# Devices: user name = device id. Added the way an operator would, then a reload (SIGHUP).
-mosquitto_passwd -b "$work/auth/passwd" dev-a pw-a
-mosquitto_passwd -b "$work/auth/passwd" dev-b pw-b
-kill -HUP "$broker_pid"
-sleep 0.3
-
 pub() { mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 "$@"; }
 sub() { mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 "$@"; }
+# Polls until user $1 with password $2 may log in (or, with $3 = refused, may not).
+await_login() {
+  for _ in $(seq 1 50); do
+    if pub -u "$1" -P "$2" -i "$1" -t "devices/$1/status" -m probe 2>/dev/null; then
+      [ "${3:-}" != refused ] && return 0
+    else
+      [ "${3:-}" = refused ] && return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# Devices: user name = device id. They come from the registry's file (devices.passwd, written by the
+# api), which the entrypoint watches: it rebuilds the password file and reloads mosquitto (SIGHUP).
+# A `svc-` line there must not replace a service account, and a malformed line is skipped.
+: >"$work/devices.new"
+mosquitto_passwd -b "$work/devices.new" dev-a pw-a
+mosquitto_passwd -b "$work/devices.new" dev-b pw-b
+mosquitto_passwd -b "$work/devices.new" svc-api hijacked
+echo 'dev-c:plain-text-password' >>"$work/devices.new"
+mv "$work/devices.new" "$work/registry/devices.passwd"
+await_login dev-a pw-a || fail "dev-a cannot log in after devices.passwd was written"
+await_login dev-b pw-b || fail "dev-b cannot log in after devices.passwd was written"
+ok "devices from devices.passwd log in after the entrypoint's reload, without a restart"
+await_login svc-api hijacked refused || fail "a svc- line in devices.passwd replaced a service account"
+pub -u svc-api -P "$api_pw" -t platform/live/positions -m '[]' || fail "svc-api lost its password"
+await_login dev-c plain-text-password refused || fail "a malformed line in devices.passwd was taken"
+ok "devices.passwd cannot touch the service accounts; malformed lines are skipped"
 
 if pub -t devices/dev-a/telemetry -m '{}' 2>/dev/null; then fail "anonymous client may publish"; fi
 ok "anonymous client refused"
@@ -137,6 +164,13 @@ sub -u svc-ingest -P "$ingest_pw" -i selftest-queue -c -W 5 -C "$n" -t '$share/i
 got=$(wc -l <"$work/queue.out")
 [ "$got" -eq "$n" ] || fail "offline subscriber got $got of $n queued QoS 1 messages"
 ok "offline persistent subscriber gets all $n queued QoS 1 messages"
+
+# A device that leaves devices.passwd (disabled in the registry) is refused after the reload.
+grep -v '^dev-b:' "$work/registry/devices.passwd" >"$work/devices.new"
+mv "$work/devices.new" "$work/registry/devices.passwd"
+await_login dev-b pw-b refused || fail "dev-b still logs in after leaving devices.passwd"
+await_login dev-a pw-a || fail "dev-a lost its login when dev-b left"
+ok "a device removed from devices.passwd is refused after the reload; the others stay"
 
 # The health check of the mosquitto service in docker-compose.yml.
 MQTT_HEALTH_PORT="$port" MQTT_API_PASSWORD="$api_pw" sh "$here/healthcheck.sh" || fail "healthcheck.sh failed"

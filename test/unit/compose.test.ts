@@ -271,8 +271,25 @@ describe('docker-compose.yml', () => {
       expect(variable, `${name}: MQTT_PASSWORD comes from a variable`).toBeDefined();
       expect(env.MQTT_PASSWORD).toBe(PLACEHOLDER);
       expect(brokerEnv).toContain(variable);
-      expect(entrypoint).toContain(`mosquitto_passwd -b "$passwd_file" ${user} "$${variable}"`);
+      expect(entrypoint).toContain(`mosquitto_passwd -b "$services_file" ${user} "$${variable}"`);
     }
+  });
+
+  it("hands the registry's devices from the api to mosquitto on a shared volume", () => {
+    const api = services.api as Service;
+    const file = configOf('api').MOSQUITTO_PASSWORD_FILE ?? '';
+    expect(file, 'the api keeps the device password file').not.toBe('');
+    const written = mountHolding(api, file);
+    expect(written?.kind, `${file} is on a volume`).toBe('volume');
+    const shared = mounts(mosquitto).find((m) => m.kind === 'volume' && m.source === written?.source);
+    expect(shared, `mosquitto mounts ${written?.source}`).toBeDefined();
+    const relative = posix.relative(written?.target ?? '', file);
+    const devicesFile = /MOSQUITTO_DEVICES_FILE:-([^}]+)\}/.exec(read('deploy/mosquitto/entrypoint.sh'))?.[1];
+    expect(devicesFile, 'where entrypoint.sh reads the devices').toBe(
+      posix.join(shared?.target ?? '', relative),
+    );
+    // Only the api writes device credentials; ingest has no business with them.
+    expect(configOf('ingest').MOSQUITTO_PASSWORD_FILE).toBeUndefined();
   });
 
   it('publishes each port on the port its service listens on', () => {

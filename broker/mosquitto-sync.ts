@@ -1,0 +1,60 @@
+/**
+ * Keeps a Mosquitto password file in step with the device registry: every enabled device that has
+ * a broker credential (db/migrations/003_broker_credentials.sql), nothing else. The file is written
+ * atomically and only when it changes; whoever runs the broker reloads it when it does
+ * (deploy/mosquitto/entrypoint.sh watches it and sends mosquitto SIGHUP).
+ */
+import type { Sql } from '../db/client.ts';
+import { type PasswordEntry, renderPasswordFile, replaceFile } from './mosquitto-passwords.ts';
+
+export interface PasswordFileSyncResult {
+  path: string;
+  devices: number;
+  /** False when the file already held exactly these devices. */
+  changed: boolean;
+}
+
+/** Enabled devices with a broker credential, as password file entries. */
+export async function deviceBrokerCredentials(db: Sql): Promise<PasswordEntry[]> {
+  const { rows } = await db.query<{ id: string; broker_password_hash: string }>(
+    `select id, broker_password_hash from device
+     where disabled_at is null and broker_password_hash is not null
+     order by id`,
+  );
+  return rows.map((r) => ({ username: r.id, hash: r.broker_password_hash }));
+}
+
+export async function syncPasswordFile(db: Sql, path: string): Promise<PasswordFileSyncResult> {
+  const entries = await deviceBrokerCredentials(db);
+  const changed = await replaceFile(path, renderPasswordFile(entries));
+  return { path, devices: entries.length, changed };
+}
+
+/**
+ * syncPasswordFile for one file, one run at a time. A request that arrives while a run is going
+ * waits for one more run after it (requests that pile up meanwhile share that run): a run that
+ * started before the last registry change must never be the last one to write the file.
+ */
+export function passwordFileSync(db: Sql, path: string): () => Promise<PasswordFileSyncResult> {
+  let running: Promise<PasswordFileSyncResult> | null = null;
+  let next: Promise<PasswordFileSyncResult> | null = null;
+  const run = (): Promise<PasswordFileSyncResult> => {
+    const current = syncPasswordFile(db, path).finally(() => {
+      if (running === current) running = null;
+    });
+    running = current;
+    return current;
+  };
+  return () => {
+    if (next) return next;
+    if (!running) return run();
+    const after = running
+      .catch(() => undefined)
+      .then(() => {
+        next = null;
+        return run();
+      });
+    next = after;
+    return after;
+  };
+}
