@@ -69,6 +69,12 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
     stops.push(() => db.close());
     const applied = await migrate(db);
     if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+    // Retention is a job on TimescaleDB (db/migrations/004); plain PostgreSQL keeps every row.
+    const { rows: retention } = await db.query<{ outcome: string }>(
+      'select set_telemetry_retention($1) as outcome',
+      [config.TELEMETRY_RETENTION_DAYS],
+    );
+    logger.info({ retentionDays: config.TELEMETRY_RETENTION_DAYS }, retention[0]?.outcome ?? 'retention set');
 
     if (config.MOSQUITTO_PASSWORD_FILE) {
       stops.push(await keepBrokerPasswordsInSync(db, config.MOSQUITTO_PASSWORD_FILE, logger));

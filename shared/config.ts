@@ -128,6 +128,20 @@ const ConfigFields = z.object({
     .int()
     .min(256)
     .default(64 * 1024),
+  /**
+   * Days of raw telemetry kept on TimescaleDB (a retention job drops older day chunks); 0 keeps it
+   * all. At least 60: the daily summaries are refreshed up to 30 days back and must never be
+   * recomputed from dropped days. The default, three years, is the general limitation period for
+   * civil claims in China (Civil Code art. 188): the trail may be evidence that long.
+   */
+  TELEMETRY_RETENTION_DAYS: z.coerce
+    .number({ error: 'TELEMETRY_RETENTION_DAYS must be a number of days' })
+    .int('TELEMETRY_RETENTION_DAYS must be a whole number of days')
+    .refine(
+      (n) => n === 0 || (n >= 60 && n <= 36_500),
+      'TELEMETRY_RETENTION_DAYS must be 0 (keep forever) or 60-36500',
+    )
+    .default(1095),
 });
 
 // A user name without its password (or the reverse) is a half-configured service account: the broker

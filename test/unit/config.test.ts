@@ -63,4 +63,21 @@ describe('configuration', () => {
     expect(text).toContain('MQTT_URL must be a URL starting with mqtt://');
     expect(text).toContain('SIM_DEVICES must be 0 or more');
   });
+
+  it('keeps three years of raw telemetry by default; 0 keeps it all; less than 60 days is refused', () => {
+    expect(parseConfig({})).toMatchObject({ ok: true, config: { TELEMETRY_RETENTION_DAYS: 1095 } });
+    expect(parseConfig({ TELEMETRY_RETENTION_DAYS: '0' })).toMatchObject({
+      ok: true,
+      config: { TELEMETRY_RETENTION_DAYS: 0 },
+    });
+    expect(parseConfig({ TELEMETRY_RETENTION_DAYS: '90' })).toMatchObject({
+      ok: true,
+      config: { TELEMETRY_RETENTION_DAYS: 90 },
+    });
+    for (const bad of ['30', '-1', '1.5', 'a year', '40000']) {
+      const r = parseConfig({ TELEMETRY_RETENTION_DAYS: bad });
+      expect(r.ok, bad).toBe(false);
+      if (!r.ok) expect(r.errors.join('\n')).toContain('TELEMETRY_RETENTION_DAYS');
+    }
+  });
 });
