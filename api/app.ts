@@ -11,6 +11,7 @@ import type { Database } from '../db/client.ts';
 import type { StageChange } from '../shared/live.ts';
 import { installAccessControl } from './auth/access.ts';
 import type { Auth } from './auth/service.ts';
+import { registerOpenApi } from './openapi.ts';
 import { authRoutes } from './routes/auth.ts';
 import { configRoutes } from './routes/config.ts';
 import { contractRoutes } from './routes/contracts.ts';
@@ -56,6 +57,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     return reply.status(status).send({ message: 'internal error' });
   });
 
+  await registerOpenApi(app);
   await app.register(authRoutes, { prefix: '/api', auth: options.auth });
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });

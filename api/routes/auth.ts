@@ -21,6 +21,8 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
     {
       config: { access: 'public' },
       schema: {
+        tags: ['auth'],
+        summary: 'Sign in: user name and password for a bearer token (JWT) with its expiry',
         body: {
           type: 'object',
           required: ['username', 'password'],
@@ -54,7 +56,7 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
     '/auth/me',
     {
       config: { access: [...ROLES] as Role[] },
-      schema: { response: { 200: userSchema } },
+      schema: { tags: ['auth'], summary: 'Who the bearer token belongs to', response: { 200: userSchema } },
     },
     async (request) => request.user,
   );

@@ -10,6 +10,8 @@ export const configRoutes: FastifyPluginAsync<{ mapStyleUrl: string | null }> = 
     {
       config: { access: 'public' },
       schema: {
+        tags: ['platform'],
+        summary: 'What the web app needs at start: the basemap style URL (null = the offline basemap)',
         response: {
           200: {
             type: 'object',

@@ -11,6 +11,8 @@ export const healthRoutes: FastifyPluginAsync<{ probe: HealthProbe }> = async (a
     {
       config: { access: 'public' },
       schema: {
+        tags: ['platform'],
+        summary: 'Whether the api reaches the broker and the database (503 when not)',
         response: {
           200: {
             type: 'object',
