@@ -15,7 +15,18 @@ export interface AuthUser {
   roles: Role[];
 }
 
+/** One registered route and who may call it (undefined: outside /api, so public). */
+export interface RouteAccess {
+  method: string;
+  url: string;
+  access: Access | undefined;
+}
+
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered so far with its declared access: the access table of the app. */
+    readonly routeAccess: readonly RouteAccess[];
+  }
   interface FastifyContextConfig {
     /** Who may call the route: 'public', or the roles allowed (checked at registration). */
     access?: Access;
@@ -66,7 +77,13 @@ export function bearerToken(request: FastifyRequest): string | null {
  * route is registered: onRoute only sees routes registered after it.
  */
 export function installAccessControl(app: FastifyInstance, authenticate: Authenticate): void {
-  app.addHook('onRoute', checkDeclaration);
+  const table: RouteAccess[] = [];
+  app.decorate('routeAccess', table);
+  app.addHook('onRoute', (route) => {
+    checkDeclaration(route);
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) table.push({ method, url: route.url, access: route.config?.access });
+  });
   app.decorateRequest('user', null as unknown as AuthUser);
 
   app.addHook('onRequest', async (request, reply) => {

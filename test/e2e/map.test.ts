@@ -1,7 +1,8 @@
 /**
  * Browser smoke test of the recovery map: the whole platform (embedded broker and database,
  * ingest, api serving web/dist, a simulated fleet) and the built web app in headless Chromium.
- * It waits on facts — machines actually rendered by MapLibre — never on sleeps.
+ * It signs in as the demo recovery agent first, as a person would, and waits on facts — machines
+ * actually rendered by MapLibre — never on sleeps.
  *
  * Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH). Without it the test is skipped with a
  * warning, unless REQUIRE_BROWSER=1, which makes a missing browser a failure (CI).
@@ -13,9 +14,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
+import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
+import { type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUTPUT = join(ROOT, 'test-output');
@@ -49,10 +53,12 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
   let page: Page;
   let url: string;
   let dataDir: string | undefined;
+  let scratch: ScratchDatabase | undefined;
+  let token: string;
   const pageErrors: string[] = [];
 
   const api = async (path: string): Promise<MachineCollection> => {
-    const res = await fetch(new URL(path, url));
+    const res = await fetch(new URL(path, url), { headers: authHeader(token) });
     expect(res.status).toBe(200);
     return (await res.json()) as MachineCollection;
   };
@@ -87,15 +93,21 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
       });
     }
     dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
+    scratch = await scratchDatabase();
     platform = await startPlatform({
       PORT: 0,
       MQTT_PORT: 0,
       SIM_DEVICES,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
+      DATABASE_URL: scratch.url,
+      ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
     });
     if (platform.url === null) throw new Error('the platform started without its api');
     url = platform.url;
+    // On PostgreSQL the demo users exist only when asked for (npm run users -- demo).
+    if (scratch.url) await ensureDemoUsers(platform.db);
+    token = (await loginAs(url, 'agent')).token;
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -109,11 +121,33 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
   afterAll(async () => {
     await browser?.close();
     await platform?.stop();
+    await scratch?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('draws the simulated fleet on the offline basemap, live', async () => {
+  it('asks to sign in, says so when the password is wrong, then shows who is signed in', async () => {
     await page.goto(url);
+    const form = page.getByTestId('login-form');
+    await form.waitFor({ timeout: 30_000 });
+    await page.fill('input[name=username]', 'agent');
+    await page.fill('input[name=password]', 'wrong');
+    await page.click('button[type=submit]');
+    await page.getByTestId('login-error').waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('login-error').textContent()).toBe('Wrong username or password.');
+    // The browser logs the refused POST itself; that one is expected.
+    const refused = pageErrors.findIndex((e) => e.includes('401'));
+    expect(refused).toBeGreaterThanOrEqual(0);
+    pageErrors.splice(refused, 1);
+
+    await page.fill('input[name=password]', 'demo');
+    await page.click('button[type=submit]');
+    await page.getByTestId('session-bar').waitFor({ timeout: 10_000 });
+    expect(await page.getByTestId('session-bar').getAttribute('data-roles')).toBe('recovery_agent');
+    expect(await page.getByTestId('session-user').textContent()).toContain('Wang Lei');
+    await page.screenshot({ path: join(OUTPUT, 'map-signed-in.png') });
+  });
+
+  it('draws the simulated fleet on the offline basemap, live', async () => {
     // Every simulated machine is in China, which the map fits at start: all must be drawn.
     await waitForRendered(SIM_DEVICES, 90_000);
     const ids = await rendered();
@@ -168,6 +202,16 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
     expect(await page.getByTestId('stage-filter-2').getAttribute('aria-pressed')).toBe('true');
     await page.getByTestId('stage-filter-0').click();
     await waitForRendered(SIM_DEVICES, 30_000);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('logs out back to the login screen, and a reload stays signed out', async () => {
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-form').waitFor({ timeout: 10_000 });
+    expect(await page.evaluate(() => sessionStorage.length)).toBe(0);
+    expect(await page.evaluate(() => window.__recovery)).toBeUndefined();
+    await page.reload();
+    await page.getByTestId('login-form').waitFor({ timeout: 30_000 });
     expect(pageErrors).toEqual([]);
   });
 });

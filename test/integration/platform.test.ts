@@ -12,6 +12,7 @@ import { provisionDevices } from '../../api/devices/registry.ts';
 import { openDatabase } from '../../db/client.ts';
 import { loadMigrations, migrate } from '../../db/migrate.ts';
 import type { MachineCollection } from '../../shared/map.ts';
+import { authHeader, signedInAs } from '../support/auth.ts';
 import { engineName, realBroker, scratchDatabase } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
@@ -48,14 +49,16 @@ describe(`platform on ${engineName}`, () => {
     });
     afterAll(async () => platform?.teardown());
 
-    it('finds its data again after a stop and a start on the same data', async () => {
+    it('finds its data again after a stop and a start on the same data, and keeps users signed in', async () => {
+      const { token } = await signedInAs(platform.url, platform.db, 'collector');
       await provisionDevices(platform.db, [dev]);
       await platform.db.query(
         `insert into latest_position (device_id, ts, received_at, lat, lon) values ($1, now(), now(), 30, 120)`,
         [dev.deviceId],
       );
       const again = await platform.restart();
-      const res = await fetch(`${again.url}/api/map/machines`);
+      const res = await fetch(`${again.url}/api/map/machines`, { headers: authHeader(token) });
+      expect(res.status).toBe(200);
       const body = (await res.json()) as MachineCollection;
       expect(body.features.map((f) => f.properties.deviceId)).toContain(dev.deviceId);
     });
@@ -79,8 +82,10 @@ describe(`platform on ${engineName}`, () => {
 
   describe.skipIf(realBroker || !hasMosquittoPub)('a third-party client (mosquitto_pub)', () => {
     let platform: TestPlatform;
+    let token: string;
     beforeAll(async () => {
       platform = await startTestPlatform();
+      token = (await signedInAs(platform.url, platform.db, 'recovery_agent')).token;
       await provisionDevices(platform.db, [dev]);
     });
     afterAll(async () => platform?.teardown());
@@ -101,7 +106,8 @@ describe(`platform on ${engineName}`, () => {
       );
       await waitFor(
         async () => {
-          const body = (await (await fetch(`${platform.url}/api/map/machines`)).json()) as MachineCollection;
+          const res = await fetch(`${platform.url}/api/map/machines`, { headers: authHeader(token) });
+          const body = (await res.json()) as MachineCollection;
           return body.features.find(
             (f) =>
               f.properties.deviceId === dev.deviceId && f.properties.lastSeen === new Date(ts).toISOString(),

@@ -10,6 +10,7 @@ import { provisionDevices } from '../../api/devices/registry.ts';
 import type { ServerToClientEvents } from '../../shared/live.ts';
 import type { MachineCollection, MachineFeature } from '../../shared/map.ts';
 import { topics } from '../../shared/protocol.ts';
+import { authHeader, signedInAs } from '../support/auth.ts';
 import { engineName, realBroker } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
@@ -30,6 +31,7 @@ const device = (n: number) => ({
 
 describe(`telemetry slice on ${engineName}`, () => {
   let platform: TestPlatform;
+  let token: string;
   const devices: MqttClient[] = [];
 
   const connect = async (d: ReturnType<typeof device>) => {
@@ -43,7 +45,7 @@ describe(`telemetry slice on ${engineName}`, () => {
     return c;
   };
   const machines = async (query = ''): Promise<MachineCollection> => {
-    const res = await fetch(`${platform.url}/api/map/machines${query}`);
+    const res = await fetch(`${platform.url}/api/map/machines${query}`, { headers: authHeader(token) });
     expect(res.status).toBe(200);
     return (await res.json()) as MachineCollection;
   };
@@ -52,6 +54,7 @@ describe(`telemetry slice on ${engineName}`, () => {
 
   beforeAll(async () => {
     platform = await startTestPlatform();
+    token = (await signedInAs(platform.url, platform.db, 'recovery_agent')).token;
     await provisionDevices(platform.db, [device(1), device(2), device(3)]);
   });
   afterAll(async () => {
@@ -171,15 +174,21 @@ describe(`telemetry slice on ${engineName}`, () => {
     expect(await featureOf(d.deviceId, '?bbox=100,20,110,25')).toBeUndefined();
     // No contract yet: a stage filter above 0 leaves it out.
     expect(await featureOf(d.deviceId, '?minStage=3')).toBeUndefined();
-    const bad = await fetch(`${platform.url}/api/map/machines?bbox=1,2,3`);
+    const bad = await fetch(`${platform.url}/api/map/machines?bbox=1,2,3`, { headers: authHeader(token) });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { message: string }).message).toBe('invalid query');
-    expect((await fetch(`${platform.url}/api/map/machines?minStage=7`)).status).toBe(400);
+    expect(
+      (await fetch(`${platform.url}/api/map/machines?minStage=7`, { headers: authHeader(token) })).status,
+    ).toBe(400);
+    expect((await fetch(`${platform.url}/api/map/machines`)).status).toBe(401);
   });
 
   it('pushes a committed position to browsers over socket.io, joined to its machine', async () => {
     const d = device(1);
-    const socket: Socket<ServerToClientEvents> = io(platform.url, { transports: ['websocket'] });
+    const socket: Socket<ServerToClientEvents> = io(platform.url, {
+      transports: ['websocket'],
+      auth: { token },
+    });
     try {
       await new Promise<void>((resolve, reject) => {
         socket.once('connect', resolve);
@@ -208,6 +217,21 @@ describe(`telemetry slice on ${engineName}`, () => {
       expect(f.properties).toMatchObject({ machineId: d.machine.id, spd: 12 });
     } finally {
       socket.close();
+    }
+  });
+
+  it('refuses a socket.io connection without a valid token', async () => {
+    for (const auth of [{}, { token: 'not-a-token' }]) {
+      const socket = io(platform.url, { transports: ['websocket'], auth, reconnection: false });
+      try {
+        const error = await new Promise<Error>((resolve, reject) => {
+          socket.once('connect', () => reject(new Error('connected without a valid token')));
+          socket.once('connect_error', resolve);
+        });
+        expect(error.message).toBe('unauthorized');
+      } finally {
+        socket.close();
+      }
     }
   });
 

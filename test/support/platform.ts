@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { type Platform, startPlatform } from '../../main.ts';
 import type { Config } from '../../shared/config.ts';
+import { TEST_JWT_SECRET } from './auth.ts';
 import { realBroker, scratchDatabase } from './engines.ts';
 
 export interface TestPlatform {
@@ -30,6 +31,8 @@ export async function startTestPlatform(overrides: Partial<Config> = {}): Promis
     DATA_DIR: dataDir,
     DATABASE_URL: scratch.url,
     INGEST_CLIENT_ID: ingestClientId,
+    // PostgreSQL needs a configured secret; embedded, the platform makes and keeps its own.
+    ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
     ...overrides,
   };
   let current: Platform | null = null;

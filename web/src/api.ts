@@ -1,5 +1,6 @@
 /** The REST calls the web app makes. Same origin: the api serves the app (vite proxies in dev). */
 import type { MachineCollection, Stage } from '../../shared/map.ts';
+import { currentToken, type Session, sessionStore } from './auth/session.ts';
 
 /** `GET /api/config`: what the app needs to know at start. */
 export interface WebConfig {
@@ -7,9 +8,23 @@ export interface WebConfig {
   mapStyleUrl: string | null;
 }
 
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Every call carries the bearer token; a 401 ends the session (the app shows the login screen). */
 async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const res = await fetch(path, { headers: { accept: 'application/json' }, signal: signal ?? null });
-  if (!res.ok) throw new Error(`GET ${path}: HTTP ${res.status}`);
+  const headers: Record<string, string> = { accept: 'application/json' };
+  const token = currentToken();
+  if (token) headers.authorization = `Bearer ${token}`;
+  const res = await fetch(path, { headers, signal: signal ?? null });
+  if (res.status === 401) sessionStore.expire();
+  if (!res.ok) throw new HttpError(res.status, `GET ${path}: HTTP ${res.status}`);
   return (await res.json()) as T;
 }
 
@@ -20,4 +35,24 @@ export async function fetchConfig(signal?: AbortSignal): Promise<WebConfig> {
 
 export function fetchMachines(minStage: Stage, signal?: AbortSignal): Promise<MachineCollection> {
   return getJson<MachineCollection>(`/api/map/machines?minStage=${minStage}`, signal);
+}
+
+/** `POST /api/auth/login`: the session, or an error whose message can be shown as it is. */
+export async function login(username: string, password: string): Promise<Session> {
+  let res: Response;
+  try {
+    res = await fetch('/api/auth/login', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ username, password }),
+    });
+  } catch {
+    throw new Error('The server cannot be reached. Check the connection and try again.');
+  }
+  const body = (await res.json().catch(() => ({}))) as Partial<Session> & { message?: string };
+  if (res.status === 401) throw new Error('Wrong username or password.');
+  if (!res.ok || !body.token || !body.user || !body.expiresAt) {
+    throw new Error(body.message ?? `Sign-in failed (HTTP ${res.status}).`);
+  }
+  return { token: body.token, user: body.user, expiresAt: body.expiresAt };
 }

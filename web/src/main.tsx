@@ -1,4 +1,4 @@
-/** Entry point: pick the basemap, start the live fleet, render the map. */
+/** Entry point: pick the basemap; once someone signs in, start the live fleet and render the map. */
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './styles.css';
 import { setWorkerUrl } from 'maplibre-gl';
@@ -8,6 +8,7 @@ import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
 import { fetchMachines } from './api.ts';
+import { SignedIn } from './auth/SignedIn.tsx';
 import { ErrorBoundary } from './ErrorBoundary.tsx';
 import { LiveController } from './live/controller.ts';
 import { LiveProvider } from './live/LiveContext.tsx';
@@ -16,21 +17,27 @@ import { resolveMapStyle } from './map/mapStyle.ts';
 
 setWorkerUrl(new URL(maplibreWorkerUrl, document.baseURI).href);
 
-const live = new LiveController({
-  connect: connectLiveSocket,
-  fetchFleet: (minStage, signal) => fetchMachines(minStage, signal),
-  onError: (message, error) => console.warn(message, error),
-});
-
-// The basemap loads while the panel renders and the socket connects.
+// The basemap loads while the login screen shows (it needs no sign-in: it is static or third-party).
 const mapStyle = resolveMapStyle();
+
+/** One live controller per session: its socket carries that session's token. */
+const signedInApp = () => {
+  const live = new LiveController({
+    connect: connectLiveSocket,
+    fetchFleet: (minStage, signal) => fetchMachines(minStage, signal),
+    onError: (message, error) => console.warn(message, error),
+  });
+  return (
+    <LiveProvider controller={live}>
+      <App mapStyle={mapStyle} />
+    </LiveProvider>
+  );
+};
 
 createRoot(document.getElementById('root')!).render(
   <StrictMode>
     <ErrorBoundary>
-      <LiveProvider controller={live}>
-        <App mapStyle={mapStyle} />
-      </LiveProvider>
+      <SignedIn>{signedInApp}</SignedIn>
     </ErrorBoundary>
   </StrictMode>,
 );

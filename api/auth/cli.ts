@@ -1,0 +1,125 @@
+/**
+ * Managing users on a PostgreSQL deployment (the embedded platform makes its demo users itself):
+ *
+ *   npm run users -- add <username> --role risk_manager [--role auditor] [--name "Li Na"] (--password P | --generate)
+ *   npm run users -- demo               the demo users of docs/security.md, password "demo" (not for production)
+ *   npm run users -- disable <username> signs the user out everywhere and refuses new sign-ins
+ *   npm run users -- list
+ *
+ * Reads DATABASE_URL and applies pending migrations first. Exit 2 for a bad command line, 1 for a
+ * failed run (a taken username, an unreachable database).
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import { openDatabase } from '../../db/client.ts';
+import { migrate } from '../../db/migrate.ts';
+import { isRole, ROLES, type Role } from '../../shared/roles.ts';
+import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './demo-users.ts';
+import { createUser, disableUser, findUserByUsername, UserInputError } from './users.ts';
+
+const USAGE = `usage:
+  npm run users -- add <username> --role <role> [--role <role>…] [--name "<display name>"] (--password <p> | --generate)
+  npm run users -- demo
+  npm run users -- disable <username>
+  npm run users -- list
+roles: ${ROLES.join(', ')}; needs DATABASE_URL`;
+
+class UsageError extends Error {}
+
+async function run(argv: string[]): Promise<void> {
+  const { values, positionals } = (() => {
+    try {
+      return parseArgs({
+        args: argv,
+        allowPositionals: true,
+        strict: true,
+        options: {
+          role: { type: 'string', multiple: true },
+          name: { type: 'string' },
+          password: { type: 'string' },
+          generate: { type: 'boolean' },
+          help: { type: 'boolean', short: 'h' },
+        },
+      });
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  })();
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return;
+  }
+  const [command, username, ...rest] = positionals;
+  if (rest.length > 0) throw new UsageError(`unexpected ${rest.join(' ')}`);
+  if (!command || !['add', 'demo', 'disable', 'list'].includes(command)) {
+    throw new UsageError(command ? `unknown command ${command}` : 'which command?');
+  }
+  if ((command === 'add' || command === 'disable') && !username)
+    throw new UsageError(`${command} needs a username`);
+
+  let roles: Role[] = [];
+  let password = '';
+  if (command === 'add') {
+    const given = values.role ?? [];
+    const unknown = given.filter((r) => !isRole(r));
+    if (given.length === 0) throw new UsageError('add needs at least one --role');
+    if (unknown.length > 0)
+      throw new UsageError(`unknown role ${unknown.join(', ')}; roles are ${ROLES.join(', ')}`);
+    roles = given as Role[];
+    if (values.password !== undefined && values.generate)
+      throw new UsageError('give --password or --generate, not both');
+    if (values.password === undefined && !values.generate)
+      throw new UsageError('give --password <p> or --generate');
+    password = values.password ?? randomBytes(12).toString('base64url');
+    if (password.length < 8) throw new UsageError('--password must be at least 8 characters');
+  }
+
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    throw new UsageError('DATABASE_URL is not set (the embedded platform creates its demo users at start)');
+  }
+  const db = await openDatabase({ url });
+  try {
+    await migrate(db);
+    if (command === 'add') {
+      const user = await createUser(db, {
+        username: username!,
+        name: values.name ?? username!,
+        password,
+        roles,
+      });
+      process.stdout.write(`created ${user.username} (${user.roles.join(', ')})\n`);
+      if (values.generate) process.stdout.write(`password: ${password}\n`);
+    } else if (command === 'demo') {
+      const created = await ensureDemoUsers(db);
+      const all = DEMO_USERS.map((u) => u.username);
+      process.stdout.write(
+        `demo users ${all.join(', ')} (password "${DEMO_PASSWORD}"): ${created.length > 0 ? `created ${created.join(', ')}` : 'all there already'}\n`,
+      );
+    } else if (command === 'disable') {
+      const user = await findUserByUsername(db, username!);
+      if (!user) throw new UserInputError(`no user ${username}`);
+      await disableUser(db, user.id);
+      process.stdout.write(`disabled ${user.username}\n`);
+    } else {
+      const { rows } = await db.query<{
+        username: string;
+        display_name: string;
+        roles: string[];
+        disabled_at: Date | null;
+      }>('select username, display_name, roles, disabled_at from app_user order by username');
+      for (const r of rows) {
+        const state = r.disabled_at ? `  disabled ${r.disabled_at.toISOString()}` : '';
+        process.stdout.write(`${r.username}\t${r.roles.join(',')}\t${r.display_name}${state}\n`);
+      }
+    }
+  } finally {
+    await db.close();
+  }
+}
+
+run(process.argv.slice(2)).catch((e: unknown) => {
+  const usage = e instanceof UsageError;
+  process.stderr.write(`users: ${(e as Error).message}${usage ? `\n${USAGE}` : ''}\n`);
+  process.exit(usage ? 2 : 1);
+});

@@ -1,0 +1,67 @@
+/** The login screen: username and password; a wrong pair or an expired session says so. */
+import { type FormEvent, useState } from 'react';
+import { login } from '../api.ts';
+import { sessionStore } from './session.ts';
+
+export function LoginPage({ expired }: { expired: boolean }) {
+  const [username, setUsername] = useState('');
+  const [password, setPassword] = useState('');
+  const [error, setError] = useState<string | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      sessionStore.signIn(await login(username.trim(), password));
+    } catch (err) {
+      setError((err as Error).message);
+      setBusy(false);
+    }
+  };
+
+  return (
+    <main className="login">
+      <form className="login__form" data-testid="login-form" onSubmit={submit}>
+        <h1>Recovery telematics</h1>
+        <p className="login__hint">Sign in to see the fleet.</p>
+        {expired && !error && (
+          <p className="login__notice" role="status">
+            Your session has ended. Please sign in again.
+          </p>
+        )}
+        <label>
+          Username
+          <input
+            name="username"
+            autoComplete="username"
+            autoCapitalize="none"
+            required
+            value={username}
+            onChange={(e) => setUsername(e.target.value)}
+          />
+        </label>
+        <label>
+          Password
+          <input
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            required
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
+        </label>
+        {error && (
+          <p className="login__error" role="alert" data-testid="login-error">
+            {error}
+          </p>
+        )}
+        <button type="submit" disabled={busy}>
+          {busy ? 'Signing in…' : 'Sign in'}
+        </button>
+      </form>
+    </main>
+  );
+}
