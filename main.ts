@@ -16,6 +16,7 @@ import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './api/auth/demo-user
 import { loadOrCreateSecret } from './api/auth/secret.ts';
 import { createAuth } from './api/auth/service.ts';
 import { createTokens } from './api/auth/tokens.ts';
+import { startDailyRefresh } from './api/contracts/scheduler.ts';
 import { onCredentialsChanged, verifyDeviceToken } from './api/devices/registry.ts';
 import { attachLive } from './api/live.ts';
 import { type Credentials, startEmbeddedBroker } from './broker/embedded.ts';
@@ -25,6 +26,7 @@ import { migrate } from './db/migrate.ts';
 import { startDemoFleet } from './demo-fleet.ts';
 import { startIngest } from './ingest/worker.ts';
 import { type Config, configProblems, parseConfig } from './shared/config.ts';
+import { LIVE_STAGES_TOPIC, type StageChange } from './shared/live.ts';
 
 export interface Platform {
   config: Config;
@@ -135,7 +137,12 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         ttlSeconds: config.JWT_TTL,
       });
       const auth = createAuth(db, tokens);
+      // Stage changes go out on the broker, so every api node pushes them to its browsers.
+      const announceStages = (changes: StageChange[]) => {
+        apiMqtt.publish(LIVE_STAGES_TOPIC, JSON.stringify(changes), { qos: 0 });
+      };
       const app = await buildApp({
+        onStageChanges: announceStages,
         db,
         auth,
         logger: logger.child({ role: 'api' }),
@@ -155,6 +162,12 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         },
       });
       const live = attachLive(app.server, { db, mqtt: apiMqtt, logger, authenticate: auth.authenticate });
+      const daily = startDailyRefresh({
+        db,
+        logger: logger.child({ role: 'api' }),
+        onStageChanges: announceStages,
+      });
+      stops.push(() => daily.stop());
       stops.push(() => app.close());
       stops.push(() => live.close());
       await app.listen({ port: config.PORT, host: '0.0.0.0' }).catch((e: NodeJS.ErrnoException) => {

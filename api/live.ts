@@ -11,7 +11,9 @@ import type { Sql } from '../db/client.ts';
 import {
   type ClientToServerEvents,
   LIVE_POSITIONS_TOPIC,
+  LIVE_STAGES_TOPIC,
   type ServerToClientEvents,
+  type StageChange,
 } from '../shared/live.ts';
 import { ALL_ROLES, mayCall } from '../shared/roles.ts';
 import type { Authenticate } from './auth/access.ts';
@@ -56,16 +58,31 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
   });
   const pending = new Set<string>();
 
+  // A stage change re-colours the machine on the map: its device joins the next map push.
+  const onStageChanges = async (changes: StageChange[]) => {
+    io.emit('stages:update', changes);
+    const { rows } = await db.query<{ device_id: string }>(
+      'select device_id from installation where removed_at is null and machine_id = any($1::text[])',
+      [changes.map((c) => c.machineId)],
+    );
+    for (const r of rows) pending.add(r.device_id);
+  };
+
   const onMessage = (topic: string, payload: Buffer) => {
-    if (topic !== LIVE_POSITIONS_TOPIC) return;
+    if (topic !== LIVE_POSITIONS_TOPIC && topic !== LIVE_STAGES_TOPIC) return;
     try {
-      for (const u of JSON.parse(payload.toString()) as { deviceId: string }[]) pending.add(u.deviceId);
+      const parsed: unknown = JSON.parse(payload.toString());
+      if (topic === LIVE_STAGES_TOPIC) {
+        onStageChanges(parsed as StageChange[]).catch((e) => logger.error({ err: e }, 'stage update failed'));
+        return;
+      }
+      for (const u of parsed as { deviceId: string }[]) pending.add(u.deviceId);
     } catch (e) {
       logger.warn({ err: e }, 'unreadable live update');
     }
   };
   mqtt.on('message', onMessage);
-  mqtt.subscribe(LIVE_POSITIONS_TOPIC, { qos: 0 });
+  mqtt.subscribe([LIVE_POSITIONS_TOPIC, LIVE_STAGES_TOPIC], { qos: 0 });
 
   let flushing = false;
   const timer = setInterval(async () => {

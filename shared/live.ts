@@ -21,6 +21,8 @@ export interface PositionUpdate {
 export interface ServerToClientEvents {
   /** Positions that moved forward since the last push, coalesced per device. */
   'machines:update': (features: MachineFeature[]) => void;
+  /** Accounts whose stage changed (payment, record, the daily recomputation), oldest first. */
+  'stages:update': (changes: StageChange[]) => void;
 }
 
 // biome-ignore lint/complexity/noBannedTypes: no client-to-server events yet

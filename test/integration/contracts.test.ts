@@ -4,6 +4,7 @@
  * accounts list.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { refreshDueAccounts } from '../../api/contracts/scheduler.ts';
 import { provisionDevices } from '../../api/devices/registry.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -395,5 +396,33 @@ describe('accounts', () => {
     expect(page.body.items).toHaveLength(1);
     expect(page.body.items[0].number).toBe([...numbers].sort()[1]);
     expect((await call('auditor', 'GET', '/api/accounts?sort=name')).status).toBe(400);
+  });
+});
+
+describe('daily recomputation', () => {
+  it('an instalment falling overdue overnight moves the stage up, once', async () => {
+    // Paid up to the June instalment; the July one (due 07-01, grace 3) falls overdue on 07-05.
+    const created = await call('admin', 'POST', '/api/contracts', {
+      ...contract('HT-2026-0010', 'PIN-F'),
+      payments: [{ date: '2026-06-01', amount: 5_000_000, reference: 'UPFRONT' }],
+    });
+    expect(created.body.contract.overdue.stage).toBe(0);
+    const id = created.body.id as string;
+
+    clock = Date.parse('2026-07-04T15:00:00Z'); // 23:00 on 07-04 in Shanghai: still in grace
+    const before = await refreshDueAccounts(t.db, clock);
+    expect(before.changes.find((c) => c.contractId === id)).toBeUndefined();
+
+    clock = Date.parse('2026-07-04T16:30:00Z'); // 00:30 on 07-05 in Shanghai
+    const next = await refreshDueAccounts(t.db, clock);
+    expect(next.changes.find((c) => c.contractId === id)).toMatchObject({
+      from: 0,
+      to: 1,
+      reason: 'daily recomputation',
+    });
+    const again = await refreshDueAccounts(t.db, clock);
+    expect(again).toEqual({ refreshed: 0, changes: [] });
+    const view = await call('auditor', 'GET', `/api/contracts/${id}`);
+    expect(view.body.overdue).toMatchObject({ asOf: '2026-07-05', stage: 1, overdueInstalments: 1 });
   });
 });
