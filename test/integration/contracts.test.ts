@@ -23,6 +23,7 @@ async function call(role: string, method: 'GET' | 'POST', url: string, payload?:
     headers: { ...authHeader(tokens[role] ?? ''), ...(csv ? { 'content-type': 'text/csv' } : {}) },
     ...(payload === undefined ? {} : { payload: payload as string }),
   });
+  // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field below
   return { status: res.statusCode, body: res.json() as Record<string, any> };
 }
 

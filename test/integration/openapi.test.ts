@@ -53,7 +53,7 @@ describe('OpenAPI', () => {
     for (const { key, op } of documented) {
       if (!key.includes(' /api/')) continue;
       const ok = Object.entries(op.responses ?? {}).find(([code]) => code.startsWith('2'));
-      if (!ok || !ok[1].content) missing.push(`${key}: no 2xx response schema`);
+      if (!ok?.[1].content) missing.push(`${key}: no 2xx response schema`);
       if (!op.summary) missing.push(`${key}: no summary`);
       if (key.startsWith('POST') && !op.requestBody) missing.push(`${key}: no request body schema`);
     }
