@@ -3,7 +3,7 @@
  * letters with a reason. Pure, so every rejection rule is unit-tested without a broker.
  */
 import { DeviceStatusSchema, parseTelemetryMessage, parseTopic } from '../shared/protocol.ts';
-import type { IngestBatch } from './store.ts';
+import { evidenceText, type IngestBatch } from './store.ts';
 
 export interface ClassifyOptions {
   maxPayloadBytes: number;
@@ -18,8 +18,12 @@ export function classify(
   receivedAt: number,
   options: ClassifyOptions,
 ): IngestBatch {
-  const out: IngestBatch = { telemetry: [], rejects: [], statuses: [] };
+  const messages: NonNullable<IngestBatch['messages']> = [];
+  const out: IngestBatch = { telemetry: [], rejects: [], statuses: [], messages };
   const keep = options.keepBytes ?? 1024;
+  // Copied, not a view: a view would pin the whole socket chunk the payload was parsed from.
+  const accepted = (deviceId: string) =>
+    messages.push({ topic, deviceId, evidence: new Uint8Array(payload.subarray(0, keep)), receivedAt });
   const reject = (deviceId: string | null, reason: string, detail: string) =>
     out.rejects.push({
       topic,
@@ -27,7 +31,7 @@ export function classify(
       reason,
       detail,
       receivedAt,
-      payload: new TextDecoder().decode(payload.subarray(0, keep)).replaceAll('\u0000', ''),
+      payload: evidenceText(payload.subarray(0, keep)),
     });
 
   const where = parseTopic(topic);
@@ -37,9 +41,10 @@ export function classify(
   }
   if (where.kind === 'status') {
     const status = DeviceStatusSchema.safeParse(new TextDecoder().decode(payload).trim());
-    if (status.success)
+    if (status.success) {
       out.statuses.push({ deviceId: where.deviceId, online: status.data === 'online', receivedAt });
-    else reject(where.deviceId, 'schema', 'status must be "online" or "offline"');
+      accepted(where.deviceId);
+    } else reject(where.deviceId, 'schema', 'status must be "online" or "offline"');
     return out;
   }
   if (where.kind !== 'telemetry') {
@@ -62,5 +67,6 @@ export function classify(
       out.telemetry.push({ deviceId: where.deviceId, receivedAt, report });
     }
   });
+  if (out.telemetry.length > 0) accepted(where.deviceId);
   return out;
 }

@@ -36,7 +36,7 @@ export interface IngestMetrics {
 
 // Reasons known in advance are exported at 0, so rate() and alerts see the series before the first
 // reject of a kind. Other reasons still appear once they occur.
-const KNOWN_REASONS: readonly (RejectReason | 'future_time' | 'bad_topic')[] = [
+const KNOWN_REASONS: readonly (RejectReason | 'future_time' | 'bad_topic' | 'unknown_device')[] = [
   'malformed_json',
   'schema',
   'oversize',
@@ -44,6 +44,7 @@ const KNOWN_REASONS: readonly (RejectReason | 'future_time' | 'bad_topic')[] = [
   'too_many_reports',
   'future_time',
   'bad_topic',
+  'unknown_device',
 ];
 
 const byRegistry = new WeakMap<Registry, IngestMetrics>();

@@ -1,7 +1,8 @@
 /**
  * Writes one ingest batch in one transaction: telemetry rows (duplicates absorbed by the unique
  * key), latest_position moved forward only, device status, dead letters. Returns the positions that
- * actually advanced, for the live map.
+ * actually advanced, for the live map, and the dead letters written. Ingest first passes each batch
+ * through rejectUnknownDevices in the same transaction.
  */
 import type { Sql } from '../db/client.ts';
 import type { PositionUpdate } from '../shared/live.ts';
@@ -28,16 +29,39 @@ export interface StatusRow {
   receivedAt: number;
 }
 
+/**
+ * One accepted message (telemetry or status), kept so that the whole message can become a single
+ * dead letter if its device turns out not to be in the registry.
+ */
+export interface MessageRow {
+  topic: string;
+  deviceId: string;
+  /** A copy of the payload's first bytes, decoded only if the message becomes a dead letter. */
+  evidence: Uint8Array;
+  receivedAt: number;
+}
+
 export interface IngestBatch {
   telemetry: TelemetryRow[];
   rejects: RejectRow[];
   statuses: StatusRow[];
+  /** The accepted messages the telemetry and statuses came from (rejectUnknownDevices checks these). */
+  messages?: MessageRow[];
+}
+
+export interface WrittenBatch {
+  /** Latest positions that moved forward, for the live map. */
+  advanced: PositionUpdate[];
+  /** Every dead letter written, the batch's own and those of unknown devices. */
+  rejects: RejectRow[];
+  /** Telemetry rows offered to the table (duplicates absorbed by the unique key included). */
+  rows: number;
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const col = <K extends keyof Telemetry>(rows: TelemetryRow[], k: K) => rows.map((r) => r.report[k] ?? null);
 
-export async function writeBatch(tx: Sql, batch: IngestBatch): Promise<PositionUpdate[]> {
+export async function writeBatch(tx: Sql, batch: IngestBatch): Promise<WrittenBatch> {
   const rows = batch.telemetry;
   if (rows.length > 0) {
     await tx.query(
@@ -107,7 +131,48 @@ export async function writeBatch(tx: Sql, batch: IngestBatch): Promise<PositionU
       ],
     );
   }
-  return advanced;
+  return { advanced, rejects: batch.rejects, rows: rows.length };
+}
+
+/**
+ * Moves the messages of devices missing from the registry (a service account publishing on a
+ * device topic, a device deleted while its messages were queued) to the dead letters. One indexed
+ * query over the batch's distinct device ids: NOT EXISTS probes the primary key per id, where an
+ * EXCEPT against `device` would read the whole registry for every batch.
+ */
+export async function rejectUnknownDevices(tx: Sql, batch: IngestBatch): Promise<IngestBatch> {
+  if (!batch.messages || batch.messages.length === 0) return batch;
+  const ids = [...new Set(batch.messages.map((m) => m.deviceId))];
+  const { rows } = await tx.query<{ id: string }>(
+    `select u.id from unnest($1::text[]) as u(id)
+     where not exists (select 1 from device d where d.id = u.id)`,
+    [ids],
+  );
+  if (rows.length === 0) return batch;
+  const unknown = new Set(rows.map((r) => r.id));
+  return {
+    telemetry: batch.telemetry.filter((t) => !unknown.has(t.deviceId)),
+    statuses: batch.statuses.filter((s) => !unknown.has(s.deviceId)),
+    messages: batch.messages.filter((m) => !unknown.has(m.deviceId)),
+    rejects: [
+      ...batch.rejects,
+      ...batch.messages
+        .filter((m) => unknown.has(m.deviceId))
+        .map((m) => ({
+          topic: m.topic,
+          deviceId: m.deviceId,
+          reason: 'unknown_device',
+          detail: `device ${m.deviceId} is not in the registry`,
+          payload: evidenceText(m.evidence),
+          receivedAt: m.receivedAt,
+        })),
+    ],
+  };
+}
+
+/** A rejected payload as kept in `ingest_rejects.payload` (text; NUL bytes dropped, as Postgres wants). */
+export function evidenceText(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes).replaceAll('\u0000', '');
 }
 
 function newestFixPerDevice(rows: TelemetryRow[]): TelemetryRow[] {

@@ -12,7 +12,7 @@ import { Batcher } from './batcher.ts';
 import { type ClassifyOptions, classify } from './classify.ts';
 import { startConsumer } from './consumer.ts';
 import { ingestMetrics } from './metrics.ts';
-import { type IngestBatch, writeBatch } from './store.ts';
+import { type IngestBatch, rejectUnknownDevices, writeBatch } from './store.ts';
 
 export interface IngestOptions extends ClassifyOptions {
   db: Database;
@@ -54,32 +54,37 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
   const metrics = options.metrics ? ingestMetrics(options.metrics) : null;
   // The batch being written (or retried): taken from the batcher, not yet committed.
   let inFlight: Received[] = [];
+  let acknowledged = 0;
 
   const batcher = new Batcher<Received>({
     maxBatch: options.maxBatch ?? 2000,
     async write(items) {
       inFlight = items;
-      const merged: IngestBatch = { telemetry: [], rejects: [], statuses: [] };
+      const merged: IngestBatch = { telemetry: [], rejects: [], statuses: [], messages: [] };
       for (const { batch } of items) {
         merged.telemetry.push(...batch.telemetry);
         merged.rejects.push(...batch.rejects);
         merged.statuses.push(...batch.statuses);
+        merged.messages!.push(...(batch.messages ?? []));
       }
       const started = performance.now();
-      const advanced = await db.transaction((tx) => writeBatch(tx, merged));
+      // The registry check runs in the batch's transaction: its dead letters and the batch's rows
+      // commit together or not at all.
+      const { advanced, rejects, rows } = await db.transaction(async (tx) =>
+        writeBatch(tx, await rejectUnknownDevices(tx, merged)),
+      );
       inFlight = [];
       metrics?.committed({
         messages: items.length,
-        rows: merged.telemetry.length,
-        rejectReasons: merged.rejects.map((r) => r.reason),
+        rows,
+        rejectReasons: rejects.map((r) => r.reason),
         seconds: (performance.now() - started) / 1000,
       });
       for (const item of items) item.ack();
-      if (merged.rejects.length > 0) {
-        logger.warn(
-          { rejects: merged.rejects.map((r) => ({ topic: r.topic, reason: r.reason })) },
-          'rejected',
-        );
+      acknowledged += items.length;
+      logger.debug({ messages: items.length, rows, acknowledged }, 'committed');
+      if (rejects.length > 0) {
+        logger.warn({ rejects: rejects.map((r) => ({ topic: r.topic, reason: r.reason })) }, 'rejected');
       }
       if (advanced.length > 0) consumer.publish(LIVE_POSITIONS_TOPIC, JSON.stringify(advanced));
       // Backpressure released: read again once the backlog in hand has halved.
@@ -145,6 +150,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       batcher.stop();
       await consumer.close();
       unwatch?.();
+      logger.info({ acknowledged }, 'ingest stopped');
     },
   };
 }

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { provisionDevices } from '../../api/devices/registry.ts';
 import { type Database, openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { startIngest } from '../../ingest/worker.ts';
@@ -43,6 +44,25 @@ async function publishReports(url: string, devices: number, perDevice: number, o
   return n;
 }
 
+/** Ingest stores telemetry only for devices in the registry. */
+async function provisionReporters(db: Database, devices: number) {
+  await provisionDevices(
+    db,
+    Array.from({ length: devices }, (_, d) => ({
+      deviceId: `W${tag}-${d}`,
+      token: `token-${tag}-${d}`,
+      machine: {
+        id: `MW${tag}-${d}`,
+        make: 'Zoomlion',
+        model: 'ZE215E',
+        type: 'excavator',
+        serial: `SW${tag}-${d}`,
+        year: 2020,
+      },
+    })),
+  );
+}
+
 const counts = async (db: Database) =>
   (
     await db.query<{ rows: number; distinct: number }>(
@@ -72,6 +92,7 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
     scratch = await scratchDatabase();
     db = await openDatabase({ url: scratch.url });
     await migrate(db);
+    await provisionReporters(db, 10);
     const writes = [0, 0];
     const worker = async (i: number) => {
       // Each worker's own counting view of the database, to see that both took part.
@@ -116,6 +137,7 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
     scratch = await scratchDatabase();
     db = await openDatabase({ url: scratch.url });
     await migrate(db);
+    await provisionReporters(db, 6);
     const clientId = `ingest-kill-${tag}`;
     const startWorker = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
