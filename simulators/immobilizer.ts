@@ -1,0 +1,135 @@
+/**
+ * The box's side of remote commands (firmware model, pure): checks each command's signature,
+ * device, validity window and nonce; answers a repeat of a known id with the same answer without
+ * acting twice; and drives the starter interrupt. An immobilize ARMS the interrupt; it ENGAGES only
+ * once the machine is stationary with the ignition off, and from then on the ignition is refused.
+ * It never stops a running engine. A release disengages and disarms at once.
+ */
+import {
+  type CommandAck,
+  type RefusalReason,
+  type SignedCommand,
+  STATIONARY_KMH,
+  signatureMatches,
+} from '../shared/commands.ts';
+import { COMMAND_TYPES } from '../shared/policy.ts';
+
+/** The box accepts a command issued up to this far in its future (clock drift). */
+const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
+
+export { STATIONARY_KMH };
+
+export interface RelayState {
+  /** An immobilize was accepted and not released. */
+  armed: boolean;
+  /** The starter is actually cut (reported as `rly: true`). */
+  engaged: boolean;
+}
+
+export interface FirmwareEvent {
+  kind: 'armed' | 'engaged' | 'released' | 'warned' | 'located';
+  at: number;
+}
+
+export class Immobilizer {
+  private readonly answers = new Map<string, CommandAck>();
+  private readonly nonces = new Map<string, string>();
+  private relay: RelayState = { armed: false, engaged: false };
+  /** Issue time of the newest release applied: an immobilize issued before it is stale. */
+  private releasedAt = Number.NEGATIVE_INFINITY;
+  readonly events: FirmwareEvent[] = [];
+
+  constructor(
+    private readonly deviceId: string,
+    /** The device's command key, hex (provisioned with the box). */
+    private readonly key: string,
+  ) {}
+
+  get state(): RelayState {
+    return { ...this.relay };
+  }
+
+  /** Handles one message from the commands topic; always returns the ack to send. */
+  receive(message: unknown, now: number, machine: { ign: boolean; spd: number }): CommandAck {
+    const c = message as Partial<SignedCommand> | null;
+    const id = typeof c?.id === 'string' ? c.id : '';
+    const known = this.answers.get(id);
+    // A repeat (broker redelivery, dispatcher resend) of the very same command gets the same answer
+    // and is not acted on again; a different command under a known id is a forgery.
+    if (known && c && this.nonces.get(c.nonce ?? '') === id) return known;
+    const refusal = this.check(c, now);
+    if (refusal) return this.refuse(id, refusal, now, !known);
+    const cmd = c as SignedCommand;
+    this.nonces.set(cmd.nonce, cmd.id);
+    const ack = this.apply(cmd, now, machine);
+    this.answers.set(cmd.id, ack);
+    return ack;
+  }
+
+  private check(c: Partial<SignedCommand> | null, now: number): RefusalReason | null {
+    if (
+      !c ||
+      c.v !== 1 ||
+      typeof c.id !== 'string' ||
+      c.id === '' ||
+      typeof c.deviceId !== 'string' ||
+      typeof c.type !== 'string' ||
+      typeof c.nonce !== 'string' ||
+      typeof c.sig !== 'string' ||
+      !Number.isSafeInteger(c.issuedAt) ||
+      !Number.isSafeInteger(c.expiresAt)
+    ) {
+      return 'malformed';
+    }
+    if (c.deviceId !== this.deviceId) return 'wrong_device';
+    if (!signatureMatches(c as SignedCommand, this.key)) return 'bad_signature';
+    if (this.answers.has(c.id)) return 'replayed_nonce'; // signed, but a known id with another nonce
+    if (this.nonces.has(c.nonce)) return 'replayed_nonce';
+    if (now >= (c.expiresAt as number)) return 'expired';
+    if ((c.issuedAt as number) > now + MAX_CLOCK_AHEAD_MS) return 'not_yet_valid';
+    if (!(COMMAND_TYPES as readonly string[]).includes(c.type)) return 'unsupported';
+    if (c.type === 'immobilize' && (c.issuedAt as number) <= this.releasedAt) return 'superseded';
+    return null;
+  }
+
+  private refuse(id: string, reason: RefusalReason, now: number, remember: boolean): CommandAck {
+    const ack: CommandAck = { v: 1, id, status: 'refused', reason, ts: now };
+    // Refusals of a valid-looking id are remembered only when nothing was accepted under it.
+    if (remember && id !== '' && reason !== 'bad_signature' && reason !== 'replayed_nonce')
+      this.answers.set(id, ack);
+    return ack;
+  }
+
+  private apply(c: SignedCommand, now: number, machine: { ign: boolean; spd: number }): CommandAck {
+    switch (c.type) {
+      case 'immobilize':
+        this.relay.armed = true;
+        this.events.push({ kind: 'armed', at: now });
+        this.observe(machine, now);
+        return { v: 1, id: c.id, status: 'accepted', ts: now };
+      case 'release':
+        if (this.relay.armed || this.relay.engaged) this.events.push({ kind: 'released', at: now });
+        this.relay = { armed: false, engaged: false };
+        this.releasedAt = Math.max(this.releasedAt, c.issuedAt);
+        return { v: 1, id: c.id, status: 'accepted', ts: now };
+      case 'warn':
+        this.events.push({ kind: 'warned', at: now });
+        return { v: 1, id: c.id, status: 'done', ts: now };
+      case 'locate':
+        this.events.push({ kind: 'located', at: now });
+        return { v: 1, id: c.id, status: 'done', ts: now };
+    }
+  }
+
+  /**
+   * Called with every telemetry sample: an armed interrupt engages once the machine is stationary
+   * with the ignition off. Returns whether the ignition may be on (false once engaged).
+   */
+  observe(machine: { ign: boolean; spd: number }, now: number): boolean {
+    if (this.relay.armed && !this.relay.engaged && !machine.ign && machine.spd < STATIONARY_KMH) {
+      this.relay.engaged = true;
+      this.events.push({ kind: 'engaged', at: now });
+    }
+    return !this.relay.engaged;
+  }
+}
