@@ -8,8 +8,10 @@ import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
 import type { Sql } from '../db/client.ts';
+import type { AlertView } from '../shared/alerts.ts';
 import {
   type ClientToServerEvents,
+  LIVE_ALERTS_TOPIC,
   LIVE_POSITIONS_TOPIC,
   LIVE_STAGES_TOPIC,
   type ServerToClientEvents,
@@ -69,9 +71,13 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
   };
 
   const onMessage = (topic: string, payload: Buffer) => {
-    if (topic !== LIVE_POSITIONS_TOPIC && topic !== LIVE_STAGES_TOPIC) return;
+    if (topic !== LIVE_POSITIONS_TOPIC && topic !== LIVE_STAGES_TOPIC && topic !== LIVE_ALERTS_TOPIC) return;
     try {
       const parsed: unknown = JSON.parse(payload.toString());
+      if (topic === LIVE_ALERTS_TOPIC) {
+        io.emit('alerts:update', parsed as AlertView[]);
+        return;
+      }
       if (topic === LIVE_STAGES_TOPIC) {
         onStageChanges(parsed as StageChange[]).catch((e) => logger.error({ err: e }, 'stage update failed'));
         return;
@@ -82,7 +88,7 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
     }
   };
   mqtt.on('message', onMessage);
-  mqtt.subscribe([LIVE_POSITIONS_TOPIC, LIVE_STAGES_TOPIC], { qos: 0 });
+  mqtt.subscribe([LIVE_POSITIONS_TOPIC, LIVE_STAGES_TOPIC, LIVE_ALERTS_TOPIC], { qos: 0 });
 
   let flushing = false;
   const timer = setInterval(async () => {

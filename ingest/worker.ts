@@ -5,8 +5,9 @@
  */
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+import { createLocationRules } from '../alerts/evaluate.ts';
 import type { Database } from '../db/client.ts';
-import { LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
+import { LIVE_ALERTS_TOPIC, LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
 import { topics } from '../shared/protocol.ts';
 import { Batcher } from './batcher.ts';
 import { type ClassifyOptions, classify } from './classify.ts';
@@ -55,6 +56,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
   // The batch being written (or retried): taken from the batcher, not yet committed.
   let inFlight: Received[] = [];
   let acknowledged = 0;
+  const location = createLocationRules();
 
   const batcher = new Batcher<Received>({
     maxBatch: options.maxBatch ?? 2000,
@@ -70,9 +72,13 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       const started = performance.now();
       // The registry check runs in the batch's transaction: its dead letters and the batch's rows
       // commit together or not at all.
-      const { advanced, rejects, rows } = await db.transaction(async (tx) =>
-        writeBatch(tx, await rejectUnknownDevices(tx, merged)),
-      );
+      // So do the alerts and geofence crossings the rows raise (alerts/evaluate.ts): none is lost
+      // to a crash between commit and evaluation.
+      const { advanced, rejects, rows, alerts } = await db.transaction(async (tx) => {
+        const known = await rejectUnknownDevices(tx, merged);
+        const written = await writeBatch(tx, known);
+        return { ...written, alerts: (await location.evaluate(tx, known.telemetry)).alerts };
+      });
       inFlight = [];
       metrics?.committed({
         messages: items.length,
@@ -87,6 +93,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
         logger.warn({ rejects: rejects.map((r) => ({ topic: r.topic, reason: r.reason })) }, 'rejected');
       }
       if (advanced.length > 0) consumer.publish(LIVE_POSITIONS_TOPIC, JSON.stringify(advanced));
+      if (alerts.length > 0) consumer.publish(LIVE_ALERTS_TOPIC, JSON.stringify(alerts));
       // Backpressure released: read again once the backlog in hand has halved.
       if (!reading && !stopping && batcher.depth < maxPending / 2) {
         reading = true;

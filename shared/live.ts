@@ -1,5 +1,6 @@
 /** Live updates: the socket.io event map shared by the api and the web app (a wrong payload fails
  * to compile), and the broker topic on which ingest tells the api nodes what it committed. */
+import type { AlertView } from './alerts.ts';
 import type { MachineFeature } from './map.ts';
 
 /** Ingest publishes committed position advances here (QoS 0: the database stays the truth, and a
@@ -23,6 +24,8 @@ export interface ServerToClientEvents {
   'machines:update': (features: MachineFeature[]) => void;
   /** Accounts whose stage changed (payment, record, the daily recomputation), oldest first. */
   'stages:update': (changes: StageChange[]) => void;
+  /** Alerts raised, seen again after a pause, cleared or acknowledged (shared/alerts.ts). */
+  'alerts:update': (alerts: AlertView[]) => void;
 }
 
 // biome-ignore lint/complexity/noBannedTypes: no client-to-server events yet
@@ -41,3 +44,6 @@ export interface StageChange {
   at: string;
   reason: string;
 }
+
+/** Ingest (rules on committed batches), the silence check and acknowledgements announce alerts here. */
+export const LIVE_ALERTS_TOPIC = 'platform/live/alerts';
