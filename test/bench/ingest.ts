@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import pino from 'pino';
+import { provisionDevices } from '../../api/devices/registry.ts';
 import type { Database, Sql } from '../../db/client.ts';
 import { type TelemetryRow, writeBatch } from '../../ingest/store.ts';
 import { startIngest } from '../../ingest/worker.ts';
@@ -273,6 +274,22 @@ async function ingestRun(broker: BenchBroker, db: Database, o: Options): Promise
   const latencies: number[] = [];
   const stats = { commits: 0, lastCommitAt: 0 };
   const tag = Math.random().toString(36).slice(2, 8);
+  // Ingest stores telemetry only for devices in the registry.
+  await provisionDevices(
+    db,
+    Array.from({ length: o.devices }, (_, d) => ({
+      deviceId: benchDeviceId(d),
+      token: `bench-token-${d}`,
+      machine: {
+        id: `M-${benchDeviceId(d)}`,
+        make: 'Sany',
+        model: 'SY215C',
+        type: 'excavator',
+        serial: `S-${benchDeviceId(d)}`,
+        year: 2022,
+      },
+    })),
+  );
   const rss = new RssSampler();
   const worker = await startIngest({
     db: instrument(db, latencies, stats),
