@@ -12,6 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
@@ -19,7 +20,7 @@ import { type Platform, startPlatform } from '../../main.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
-import { type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
+import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUTPUT = join(ROOT, 'test-output');
@@ -27,6 +28,9 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HAVE_BROWSER = existsSync(CHROMIUM);
 const REQUIRE_BROWSER = process.env.REQUIRE_BROWSER === '1';
 const SIM_DEVICES = 30;
+// Its own ingest session, forgotten afterwards: a fixed id would stay in the broker's shared
+// 'ingest' group after the run and take a share of later runs' messages.
+const INGEST_CLIENT_ID = `ingest-e2e-${process.pid}-${Date.now()}`;
 
 if (!HAVE_BROWSER && !REQUIRE_BROWSER) {
   console.warn(
@@ -101,6 +105,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       DATABASE_URL: scratch.url,
+      INGEST_CLIENT_ID,
       ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
     });
     if (platform.url === null) throw new Error('the platform started without its api');
@@ -121,6 +126,10 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
   afterAll(async () => {
     await browser?.close();
     await platform?.stop();
+    if (realBroker) {
+      const c = await mqtt.connectAsync(realBroker, { clientId: INGEST_CLIENT_ID, clean: true });
+      await c.endAsync();
+    }
     await scratch?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });
   });
