@@ -3,7 +3,8 @@ import type { Sql } from '../db/client.ts';
 import { ALERT_LABELS, type AlertKind, type AlertView } from '../shared/alerts.ts';
 
 export const ALERT_COLUMNS = `a.id::text, a.kind, a.device_id, a.machine_id, a.contract_id, a.status, a.raised_at,
-  a.last_seen_at, a.cleared_at, a.occurrences, a.lat, a.lon, a.detail, a.acknowledged_at, a.acknowledged_by`;
+  a.last_seen_at, a.cleared_at, a.occurrences, a.lat, a.lon, a.detail, a.acknowledged_at, a.acknowledged_by,
+  a.acknowledged_note`;
 
 export interface AlertRow {
   id: string;
@@ -21,6 +22,7 @@ export interface AlertRow {
   detail: Record<string, unknown> | string;
   acknowledged_at: Date | null;
   acknowledged_by: string | null;
+  acknowledged_note: string | null;
 }
 
 const iso = (d: Date | string | null) => (d === null ? null : new Date(d).toISOString());
@@ -43,6 +45,7 @@ export function alertView(r: AlertRow): AlertView {
     detail: typeof r.detail === 'string' ? (JSON.parse(r.detail) as Record<string, unknown>) : r.detail,
     acknowledgedAt: iso(r.acknowledged_at),
     acknowledgedBy: r.acknowledged_by,
+    acknowledgedNote: r.acknowledged_note,
   };
 }
 

@@ -8,16 +8,22 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } 
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
+import type { AlertView } from '../shared/alerts.ts';
 import type { StageChange } from '../shared/live.ts';
 import { installAccessControl } from './auth/access.ts';
 import type { Auth } from './auth/service.ts';
 import { registerOpenApi } from './openapi.ts';
+import { alertRoutes } from './routes/alerts.ts';
 import { authRoutes } from './routes/auth.ts';
 import { configRoutes } from './routes/config.ts';
 import { contractRoutes } from './routes/contracts.ts';
+import { geofenceRoutes } from './routes/geofences.ts';
 import { type HealthProbe, healthRoutes } from './routes/health.ts';
+import { machineRoutes } from './routes/machines.ts';
 import { mapRoutes } from './routes/map.ts';
 import { metricsRoutes } from './routes/metrics.ts';
+import { recoveryRoutes } from './routes/recovery.ts';
+import { trackRoutes } from './routes/tracks.ts';
 
 export interface AppOptions {
   db: Database;
@@ -34,6 +40,8 @@ export interface AppOptions {
   now?: (() => number) | undefined;
   /** Called with every stage change a write caused (main.ts announces them live). */
   onStageChanges?: ((changes: StageChange[]) => void) | undefined;
+  /** Called with alerts a request changed (acknowledged); main.ts announces them live. */
+  onAlerts?: ((alerts: AlertView[]) => void) | undefined;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -68,6 +76,16 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now: options.now,
     onStageChanges: options.onStageChanges,
   });
+  await app.register(alertRoutes, {
+    prefix: '/api',
+    db: options.db,
+    now: options.now,
+    onAlerts: options.onAlerts,
+  });
+  await app.register(geofenceRoutes, { prefix: '/api', db: options.db });
+  await app.register(machineRoutes, { prefix: '/api', db: options.db, now: options.now });
+  await app.register(recoveryRoutes, { prefix: '/api', db: options.db });
+  await app.register(trackRoutes, { prefix: '/api', db: options.db, now: options.now });
   if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
 
   app.setNotFoundHandler((request, reply) => {

@@ -272,4 +272,5 @@ export interface AlertView {
   detail: Record<string, unknown>;
   acknowledgedAt: string | null;
   acknowledgedBy: string | null;
+  acknowledgedNote: string | null;
 }

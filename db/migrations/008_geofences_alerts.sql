@@ -71,6 +71,7 @@ create table alert (
   detail           jsonb not null default '{}',
   acknowledged_at  timestamptz,
   acknowledged_by  text,
+  acknowledged_note text,
   created_at       timestamptz not null default now()
 );
 -- One open alert per kind and device: the guard against alert storms, whatever raced.

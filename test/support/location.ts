@@ -29,7 +29,10 @@ export async function seedMachine(
     `insert into machine (id, make, model, type, serial) values ($1, 'Sany', 'SY215C', 'excavator', $2)`,
     [machineId, `PIN-${n}`],
   );
-  await db.query('insert into installation (device_id, machine_id) values ($1, $2)', [deviceId, machineId]);
+  await db.query(
+    `insert into installation (device_id, machine_id, installed_at) values ($1, $2, '2020-01-01')`,
+    [deviceId, machineId],
+  );
   const stage = options.stage === undefined ? 0 : options.stage;
   if (stage === null) return { deviceId, machineId, contractId: null };
   const customerId = `CUS-LOC-${n}`;

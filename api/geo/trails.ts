@@ -1,0 +1,104 @@
+/** Reading trails: a machine's usable fixes across the devices installed on it, a device's track. */
+import type { Sql } from '../../db/client.ts';
+import type { TrailFix } from '../../shared/geo-sites.ts';
+
+interface FixRow {
+  ts: Date;
+  lat: number;
+  lon: number;
+  spd: number | null;
+  ign: boolean | null;
+}
+
+const toFix = (r: FixRow): TrailFix => ({
+  ts: new Date(r.ts).getTime(),
+  lat: r.lat,
+  lon: r.lon,
+  spd: r.spd,
+  ign: r.ign,
+});
+
+// A usable fix, as shared/protocol hasUsableFix and latest_position have it.
+const USABLE = `(t.fix is distinct from false) and not (t.lat = 0 and t.lon = 0)`;
+
+/** null when the machine is unknown. Only fixes taken while a device sat on the machine count. */
+export async function machineTrail(
+  db: Sql,
+  machineId: string,
+  from: number,
+  to: number,
+): Promise<TrailFix[] | null> {
+  const { rows: found } = await db.query('select 1 from machine where id = $1', [machineId]);
+  if (found.length === 0) return null;
+  const { rows } = await db.query<FixRow>(
+    `select t.ts, t.lat, t.lon, t.spd, t.ign
+     from installation i
+     join telemetry t on t.device_id = i.device_id
+      and t.ts >= greatest(i.installed_at, $2::timestamptz)
+      and t.ts <= least(coalesce(i.removed_at, 'infinity'::timestamptz), $3::timestamptz)
+     where i.machine_id = $1 and ${USABLE}
+     order by t.ts, t.seq`,
+    [machineId, new Date(from).toISOString(), new Date(to).toISOString()],
+  );
+  return rows.map(toFix);
+}
+
+/** null when the device is unknown. */
+export async function deviceTrack(
+  db: Sql,
+  deviceId: string,
+  from: number,
+  to: number,
+): Promise<TrailFix[] | null> {
+  const { rows: found } = await db.query('select 1 from device where id = $1', [deviceId]);
+  if (found.length === 0) return null;
+  const { rows } = await db.query<FixRow>(
+    `select t.ts, t.lat, t.lon, t.spd, t.ign from telemetry t
+     where t.device_id = $1 and t.ts >= $2::timestamptz and t.ts <= $3::timestamptz and ${USABLE}
+     order by t.ts, t.seq`,
+    [deviceId, new Date(from).toISOString(), new Date(to).toISOString()],
+  );
+  return rows.map(toFix);
+}
+
+export interface RecoveryCandidate {
+  machineId: string;
+  deviceId: string;
+  contractId: string;
+  contractNumber: string;
+  stage: number;
+  lat: number;
+  lon: number;
+  ts: string;
+}
+
+/** Machines of active contracts at `minStage` or above with a last known position. */
+export async function recoveryCandidates(db: Sql, minStage: number): Promise<RecoveryCandidate[]> {
+  const { rows } = await db.query<{
+    machine_id: string;
+    device_id: string;
+    contract_id: string;
+    number: string;
+    stage: number;
+    lat: number;
+    lon: number;
+    ts: Date;
+  }>(
+    `select c.machine_id, i.device_id, c.id as contract_id, c.number, c.stage, p.lat, p.lon, p.ts
+     from contract c
+     join installation i on i.machine_id = c.machine_id and i.removed_at is null
+     join latest_position p on p.device_id = i.device_id
+     where c.status = 'active' and c.stage >= $1`,
+    [minStage],
+  );
+  return rows.map((r) => ({
+    machineId: r.machine_id,
+    deviceId: r.device_id,
+    contractId: r.contract_id,
+    contractNumber: r.number,
+    stage: r.stage,
+    lat: r.lat,
+    lon: r.lon,
+    ts: new Date(r.ts).toISOString(),
+  }));
+}

@@ -1,0 +1,82 @@
+/** For a field agent's phone: the overdue machines nearest to where the agent stands. */
+import type { FastifyPluginAsync } from 'fastify';
+import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Database } from '../../db/client.ts';
+import { bearingDeg, compassPoint, distanceM, LatSchema, LonSchema, toDisplay } from '../../shared/geo.ts';
+import { ALL_ROLES } from '../../shared/roles.ts';
+import { ErrorSchema } from '../contracts/schemas.ts';
+import { recoveryCandidates } from '../geo/trails.ts';
+import { DatumSchema } from './machines.ts';
+
+export interface RecoveryRoutesOptions {
+  db: Database;
+}
+
+const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema };
+
+const NearestSchema = z.object({
+  machineId: z.string(),
+  deviceId: z.string(),
+  contractId: z.string(),
+  contractNumber: z.string(),
+  stage: z.number().int(),
+  lat: z.number(),
+  lon: z.number(),
+  lastFixAt: z.string(),
+  distanceM: z.number(),
+  bearingDeg: z.number(),
+  compass: z.string(),
+});
+
+export const recoveryRoutes: FastifyPluginAsync<RecoveryRoutesOptions> = async (base, options) => {
+  base.setValidatorCompiler(validatorCompiler);
+  base.setSerializerCompiler(serializerCompiler);
+  const app = base.withTypeProvider<ZodTypeProvider>();
+  const { db } = options;
+
+  app.get(
+    '/recovery/nearest',
+    {
+      config: { access: ALL_ROLES },
+      schema: {
+        tags: ['location'],
+        summary:
+          'Machines of accounts at minStage or above, nearest first from a point (WGS-84), with distance and bearing',
+        querystring: z.object({
+          lat: z.coerce.number().pipe(LatSchema),
+          lon: z.coerce.number().pipe(LonSchema),
+          minStage: z.coerce.number().int().min(0).max(3).default(3),
+          limit: z.coerce.number().int().min(1).max(500).default(20),
+          datum: DatumSchema,
+        }),
+        response: { 200: z.array(NearestSchema), ...errors },
+      },
+    },
+    async (request) => {
+      const { lat, lon, minStage, limit, datum } = request.query;
+      const here = { lat, lon };
+      const ranked = (await recoveryCandidates(db, minStage))
+        .map((c) => ({ c, d: distanceM(here, c) }))
+        .sort((a, b) => a.d - b.d || a.c.machineId.localeCompare(b.c.machineId))
+        .slice(0, limit);
+      return ranked.map(({ c, d }) => {
+        const bearing = bearingDeg(here, c);
+        const shown = toDisplay(c, datum);
+        return {
+          machineId: c.machineId,
+          deviceId: c.deviceId,
+          contractId: c.contractId,
+          contractNumber: c.contractNumber,
+          stage: c.stage,
+          lat: shown.lat,
+          lon: shown.lon,
+          lastFixAt: c.ts,
+          distanceM: Math.round(d),
+          bearingDeg: Math.round(bearing),
+          compass: compassPoint(bearing),
+        };
+      });
+    },
+  );
+};
