@@ -11,7 +11,9 @@ import type { Sql } from '../db/client.ts';
 import type { AlertView } from '../shared/alerts.ts';
 import {
   type ClientToServerEvents,
+  type CommandUpdate,
   LIVE_ALERTS_TOPIC,
+  LIVE_COMMANDS_TOPIC,
   LIVE_POSITIONS_TOPIC,
   LIVE_STAGES_TOPIC,
   type ServerToClientEvents,
@@ -70,25 +72,29 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
     for (const r of rows) pending.add(r.device_id);
   };
 
-  const onMessage = (topic: string, payload: Buffer) => {
-    if (topic !== LIVE_POSITIONS_TOPIC && topic !== LIVE_STAGES_TOPIC && topic !== LIVE_ALERTS_TOPIC) return;
-    try {
-      const parsed: unknown = JSON.parse(payload.toString());
-      if (topic === LIVE_ALERTS_TOPIC) {
-        io.emit('alerts:update', parsed as AlertView[]);
-        return;
-      }
-      if (topic === LIVE_STAGES_TOPIC) {
-        onStageChanges(parsed as StageChange[]).catch((e) => logger.error({ err: e }, 'stage update failed'));
-        return;
-      }
+  // What each live topic on the broker becomes for the browsers.
+  const handlers: Record<string, (parsed: unknown) => void> = {
+    [LIVE_POSITIONS_TOPIC]: (parsed) => {
       for (const u of parsed as { deviceId: string }[]) pending.add(u.deviceId);
+    },
+    [LIVE_STAGES_TOPIC]: (parsed) => {
+      onStageChanges(parsed as StageChange[]).catch((e) => logger.error({ err: e }, 'stage update failed'));
+    },
+    [LIVE_ALERTS_TOPIC]: (parsed) => io.emit('alerts:update', parsed as AlertView[]),
+    [LIVE_COMMANDS_TOPIC]: (parsed) => io.emit('commands:update', parsed as CommandUpdate[]),
+  };
+
+  const onMessage = (topic: string, payload: Buffer) => {
+    const handle = handlers[topic];
+    if (!handle) return;
+    try {
+      handle(JSON.parse(payload.toString()));
     } catch (e) {
       logger.warn({ err: e }, 'unreadable live update');
     }
   };
   mqtt.on('message', onMessage);
-  mqtt.subscribe([LIVE_POSITIONS_TOPIC, LIVE_STAGES_TOPIC, LIVE_ALERTS_TOPIC], { qos: 0 });
+  mqtt.subscribe(Object.keys(handlers), { qos: 0 });
 
   let flushing = false;
   const timer = setInterval(async () => {
