@@ -11,6 +11,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
+import { startSilenceCheck } from './alerts/silence.ts';
 import { buildApp } from './api/app.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './api/auth/demo-users.ts';
 import { loadOrCreateSecret } from './api/auth/secret.ts';
@@ -25,8 +26,9 @@ import { type Database, openDatabase } from './db/client.ts';
 import { migrate } from './db/migrate.ts';
 import { startDemoFleet } from './demo-fleet.ts';
 import { startIngest } from './ingest/worker.ts';
+import type { AlertView } from './shared/alerts.ts';
 import { type Config, configProblems, parseConfig } from './shared/config.ts';
-import { LIVE_STAGES_TOPIC, type StageChange } from './shared/live.ts';
+import { LIVE_ALERTS_TOPIC, LIVE_STAGES_TOPIC, type StageChange } from './shared/live.ts';
 
 export interface Platform {
   config: Config;
@@ -141,8 +143,19 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
       const announceStages = (changes: StageChange[]) => {
         apiMqtt.publish(LIVE_STAGES_TOPIC, JSON.stringify(changes), { qos: 0 });
       };
+      // Alerts too (acknowledged here, silent ones from the check below; ingest announces its own).
+      const announceAlerts = (alerts: AlertView[]) => {
+        apiMqtt.publish(LIVE_ALERTS_TOPIC, JSON.stringify(alerts), { qos: 0 });
+      };
+      const silence = startSilenceCheck({
+        db,
+        logger: logger.child({ role: 'alerts' }),
+        onAlerts: announceAlerts,
+      });
+      stops.push(() => silence.stop());
       const app = await buildApp({
         onStageChanges: announceStages,
+        onAlerts: announceAlerts,
         db,
         auth,
         logger: logger.child({ role: 'api' }),
