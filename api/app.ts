@@ -14,6 +14,7 @@ import { installAccessControl } from './auth/access.ts';
 import type { Auth } from './auth/service.ts';
 import { registerOpenApi } from './openapi.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
 import { configRoutes } from './routes/config.ts';
 import { contractRoutes } from './routes/contracts.ts';
@@ -86,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(machineRoutes, { prefix: '/api', db: options.db, now: options.now });
   await app.register(recoveryRoutes, { prefix: '/api', db: options.db });
   await app.register(trackRoutes, { prefix: '/api', db: options.db, now: options.now });
+  await app.register(auditRoutes, { prefix: '/api', db: options.db });
   if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
 
   app.setNotFoundHandler((request, reply) => {

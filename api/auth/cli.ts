@@ -10,6 +10,7 @@
  * failed run (a taken username, an unreachable database).
  */
 import { randomBytes } from 'node:crypto';
+import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
@@ -25,6 +26,15 @@ const USAGE = `usage:
 roles: ${ROLES.join(', ')}; needs DATABASE_URL`;
 
 class UsageError extends Error {}
+
+/** Who ran the command, for the audit log: the operating-system account. */
+function operator(): string {
+  try {
+    return `cli:${userInfo().username}`;
+  } catch {
+    return 'cli:unknown';
+  }
+}
 
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = (() => {
@@ -82,12 +92,11 @@ async function run(argv: string[]): Promise<void> {
   try {
     await migrate(db);
     if (command === 'add') {
-      const user = await createUser(db, {
-        username: username!,
-        name: values.name ?? username!,
-        password,
-        roles,
-      });
+      const user = await createUser(
+        db,
+        { username: username!, name: values.name ?? username!, password, roles },
+        operator(),
+      );
       process.stdout.write(`created ${user.username} (${user.roles.join(', ')})\n`);
       if (values.generate) process.stdout.write(`password: ${password}\n`);
     } else if (command === 'demo') {
@@ -99,7 +108,7 @@ async function run(argv: string[]): Promise<void> {
     } else if (command === 'disable') {
       const user = await findUserByUsername(db, username!);
       if (!user) throw new UserInputError(`no user ${username}`);
-      await disableUser(db, user.id);
+      await disableUser(db, user.id, operator());
       process.stdout.write(`disabled ${user.username}\n`);
     } else {
       const { rows } = await db.query<{

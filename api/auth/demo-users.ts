@@ -25,7 +25,7 @@ export async function ensureDemoUsers(db: Sql): Promise<string[]> {
   const created = await Promise.all(
     missing.map(async (u) => {
       try {
-        await createUser(db, { ...u, password: DEMO_PASSWORD });
+        await createUser(db, { ...u, password: DEMO_PASSWORD }, 'system:demo-users');
         return u.username;
       } catch (e) {
         // Another process created it in the meantime: that is the wanted outcome too.

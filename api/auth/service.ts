@@ -1,9 +1,10 @@
 /** Signing in and recognising signed-in users: the part of auth the routes and the socket share. */
 import type { Sql } from '../../db/client.ts';
+import { appendAudit, inTransaction } from '../audit/log.ts';
 import type { Authenticate, AuthUser } from './access.ts';
 import { hashPassword, needsRehash, verifyPassword } from './password.ts';
 import type { Tokens } from './tokens.ts';
-import { findUserById, findUserByUsername, setPasswordHash } from './users.ts';
+import { findUserById, findUserByUsername, normalizeUsername, setPasswordHash } from './users.ts';
 
 export interface LoginResult {
   token: string;
@@ -31,15 +32,35 @@ export function createAuth(db: Sql, tokens: Tokens): Auth {
 
   return {
     async login(username, password) {
+      // Every attempt is audited (never the password): the claimed name, and why a refusal was one.
+      const refused = (reason: string, userId: string | null) =>
+        inTransaction(db, (tx) =>
+          appendAudit(tx, {
+            actor: normalizeUsername(username) || '(empty)',
+            action: 'auth.login_failed',
+            subject: `user:${normalizeUsername(username)}`,
+            detail: { reason, userId },
+          }),
+        ).then(() => null);
       const user = await findUserByUsername(db, username);
       if (!user) {
         decoy ??= hashPassword('not a password of anyone');
         await verifyPassword(password, await decoy);
-        return null;
+        return refused('unknown user', null);
       }
       const ok = await verifyPassword(password, user.passwordHash);
-      if (!ok || user.disabledAt !== null) return null;
-      if (needsRehash(user.passwordHash)) await setPasswordHash(db, user.id, await hashPassword(password));
+      if (!ok) return refused('wrong password', user.id);
+      if (user.disabledAt !== null) return refused('user disabled', user.id);
+      const rehash = needsRehash(user.passwordHash) ? await hashPassword(password) : null;
+      await inTransaction(db, async (tx) => {
+        if (rehash) await setPasswordHash(tx, user.id, rehash);
+        await appendAudit(tx, {
+          actor: user.username,
+          action: 'auth.login',
+          subject: `user:${user.username}`,
+          detail: { userId: user.id, ...(rehash ? { passwordRehashed: true } : {}) },
+        });
+      });
       const { token, expiresAt } = await tokens.sign(user.id);
       return { token, user: publicUser(user), expiresAt };
     },

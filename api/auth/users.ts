@@ -1,6 +1,7 @@
 /** The app_user table: staff accounts, their roles and password hashes. */
 import type { Sql } from '../../db/client.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
+import { appendAudit, inTransaction } from '../audit/log.ts';
 import type { AuthUser } from './access.ts';
 import { hashPassword } from './password.ts';
 
@@ -69,30 +70,69 @@ export function userProblems(u: NewUser): string[] {
   return problems;
 }
 
-/** Creates a user; throws UserInputError on bad input or a taken username, leaving nothing behind. */
-export async function createUser(db: Sql, u: NewUser): Promise<StoredUser> {
+/**
+ * Creates a user; throws UserInputError on bad input or a taken username, leaving nothing behind.
+ * `actor` is who did it, for the audit log ("system:…" for the platform itself).
+ */
+export async function createUser(db: Sql, u: NewUser, actor = 'system'): Promise<StoredUser> {
   const problems = userProblems(u);
   if (problems.length > 0) throw new UserInputError(problems.join('; '));
   const hash = await hashPassword(u.password);
-  const { rows } = await db.query<Row>(
-    `insert into app_user (username, display_name, password_hash, roles)
-     values ($1, $2, $3, $4::text[])
-     on conflict (username) do nothing
-     returning ${COLUMNS}`,
-    [normalizeUsername(u.username), u.name.trim(), hash, [...new Set(u.roles)]],
-  );
-  if (!rows[0]) throw new UserInputError(`username ${normalizeUsername(u.username)} is taken`);
-  return toUser(rows[0]);
+  return inTransaction(db, async (tx) => {
+    const { rows } = await tx.query<Row>(
+      `insert into app_user (username, display_name, password_hash, roles)
+       values ($1, $2, $3, $4::text[])
+       on conflict (username) do nothing
+       returning ${COLUMNS}`,
+      [normalizeUsername(u.username), u.name.trim(), hash, [...new Set(u.roles)]],
+    );
+    if (!rows[0]) throw new UserInputError(`username ${normalizeUsername(u.username)} is taken`);
+    const user = toUser(rows[0]);
+    await appendAudit(tx, {
+      actor,
+      action: 'user.create',
+      subject: `user:${user.username}`,
+      detail: { userId: user.id, name: user.name, roles: user.roles },
+    });
+    return user;
+  });
 }
 
 export async function setPasswordHash(db: Sql, id: string, hash: string): Promise<void> {
   await db.query('update app_user set password_hash = $2 where id = $1', [id, hash]);
 }
 
-export async function disableUser(db: Sql, id: string): Promise<void> {
-  await db.query('update app_user set disabled_at = coalesce(disabled_at, now()) where id = $1', [id]);
+/** Disables a user (audited once: disabling a disabled user changes nothing). */
+export async function disableUser(db: Sql, id: string, actor = 'system'): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ username: string }>(
+      'update app_user set disabled_at = now() where id = $1 and disabled_at is null returning username',
+      [id],
+    );
+    if (rows[0]) {
+      await appendAudit(tx, {
+        actor,
+        action: 'user.disable',
+        subject: `user:${rows[0].username}`,
+        detail: { userId: id },
+      });
+    }
+  });
 }
 
-export async function deleteUser(db: Sql, id: string): Promise<void> {
-  await db.query('delete from app_user where id = $1', [id]);
+export async function deleteUser(db: Sql, id: string, actor = 'system'): Promise<void> {
+  await inTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ username: string }>(
+      'delete from app_user where id = $1 returning username',
+      [id],
+    );
+    if (rows[0]) {
+      await appendAudit(tx, {
+        actor,
+        action: 'user.delete',
+        subject: `user:${rows[0].username}`,
+        detail: { userId: id },
+      });
+    }
+  });
 }
