@@ -17,6 +17,9 @@ import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './api/auth/demo-user
 import { loadOrCreateSecret } from './api/auth/secret.ts';
 import { createAuth } from './api/auth/service.ts';
 import { createTokens } from './api/auth/tokens.ts';
+import { startDispatcher } from './api/commands/dispatcher.ts';
+import { commandFeed } from './api/commands/feed.ts';
+import { profileNamed } from './api/commands/service.ts';
 import { startDailyRefresh } from './api/contracts/scheduler.ts';
 import { onCredentialsChanged, verifyDeviceToken } from './api/devices/registry.ts';
 import { attachLive } from './api/live.ts';
@@ -28,7 +31,12 @@ import { startDemoFleet } from './demo-fleet.ts';
 import { startIngest } from './ingest/worker.ts';
 import type { AlertView } from './shared/alerts.ts';
 import { type Config, configProblems, parseConfig } from './shared/config.ts';
-import { LIVE_ALERTS_TOPIC, LIVE_STAGES_TOPIC, type StageChange } from './shared/live.ts';
+import {
+  LIVE_ALERTS_TOPIC,
+  LIVE_COMMANDS_TOPIC,
+  LIVE_STAGES_TOPIC,
+  type StageChange,
+} from './shared/live.ts';
 
 export interface Platform {
   config: Config;
@@ -121,7 +129,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         username: service.username,
         password: service.password,
         clientId: config.INGEST_CLIENT_ID ?? `ingest-${embedded ? 'embedded' : hostname()}`,
-        shareGroup: embedded ? null : 'ingest',
+        shareGroup: embedded ? null : config.INGEST_SHARE_GROUP,
         logger: logger.child({ role: 'ingest' }),
         maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
         maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
@@ -153,7 +161,25 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         onAlerts: announceAlerts,
       });
       stops.push(() => silence.stop());
+      // Remote commands: transitions announced on the broker like stage changes; the outbox
+      // dispatcher runs in every api process (row locks keep them out of each other's way).
+      const named = profileNamed(config.POLICY_PROFILE);
+      const policy = config.COMMAND_TTL_SECONDS
+        ? { ...named, commandTtlMinutes: config.COMMAND_TTL_SECONDS / 60 }
+        : named;
+      const feed = commandFeed(db, (updates) => {
+        apiMqtt.publish(LIVE_COMMANDS_TOPIC, JSON.stringify(updates), { qos: 0 });
+      });
+      const dispatcher = startDispatcher({
+        db,
+        mqtt: apiMqtt,
+        feed,
+        profile: policy,
+        logger: logger.child({ role: 'commands' }),
+      });
+      stops.push(() => dispatcher.stop());
       const app = await buildApp({
+        commands: { feed, profile: policy, dispatcher },
         onStageChanges: announceStages,
         onAlerts: announceAlerts,
         db,

@@ -10,12 +10,16 @@ import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
 import type { AlertView } from '../shared/alerts.ts';
 import type { StageChange } from '../shared/live.ts';
+import { type PolicyProfile, PROFILES } from '../shared/policy.ts';
 import { installAccessControl } from './auth/access.ts';
 import type { Auth } from './auth/service.ts';
+import type { Dispatcher } from './commands/dispatcher.ts';
+import { type CommandFeed, commandFeed } from './commands/feed.ts';
 import { registerOpenApi } from './openapi.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { auditRoutes } from './routes/audit.ts';
 import { authRoutes } from './routes/auth.ts';
+import { commandRoutes } from './routes/commands.ts';
 import { configRoutes } from './routes/config.ts';
 import { contractRoutes } from './routes/contracts.ts';
 import { geofenceRoutes } from './routes/geofences.ts';
@@ -43,6 +47,8 @@ export interface AppOptions {
   onStageChanges?: ((changes: StageChange[]) => void) | undefined;
   /** Called with alerts a request changed (acknowledged); main.ts announces them live. */
   onAlerts?: ((alerts: AlertView[]) => void) | undefined;
+  /** Remote commands: how writes are recorded and announced, the policy profile, the dispatcher. */
+  commands?: { feed: CommandFeed; profile: PolicyProfile; dispatcher?: Dispatcher | undefined } | undefined;
 }
 
 export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
@@ -71,12 +77,21 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
   await app.register(mapRoutes, { prefix: '/api', db: options.db });
+  await app.register(commandRoutes, {
+    prefix: '/api',
+    db: options.db,
+    now: options.now,
+    feed: options.commands?.feed ?? commandFeed(options.db, () => {}),
+    profile: options.commands?.profile ?? PROFILES.default!,
+    dispatcher: options.commands?.dispatcher,
+  });
   await app.register(contractRoutes, {
     prefix: '/api',
     db: options.db,
     now: options.now,
     onStageChanges: options.onStageChanges,
   });
+  await app.register(auditRoutes, { prefix: '/api', db: options.db });
   await app.register(alertRoutes, {
     prefix: '/api',
     db: options.db,
@@ -87,7 +102,6 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(machineRoutes, { prefix: '/api', db: options.db, now: options.now });
   await app.register(recoveryRoutes, { prefix: '/api', db: options.db });
   await app.register(trackRoutes, { prefix: '/api', db: options.db, now: options.now });
-  await app.register(auditRoutes, { prefix: '/api', db: options.db });
   if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
 
   app.setNotFoundHandler((request, reply) => {

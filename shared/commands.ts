@@ -51,14 +51,18 @@ export function canTransition(from: CommandState, to: CommandState): boolean {
   return NEXT[from].includes(to);
 }
 
-/** Only immobilizing takes a second person; the others go straight to the queue. */
-export function needsApproval(type: CommandType): boolean {
-  return type === 'immobilize';
+/**
+ * Immobilizing takes a second person, and so does an emergency release (a release while the account
+ * is still overdue, which re-arms after its window); the others go straight to the queue.
+ */
+export function needsApproval(type: CommandType, emergency = false): boolean {
+  return type === 'immobilize' || emergency;
 }
 
 export interface DispatchView {
   type: CommandType;
   state: CommandState;
+  emergency?: boolean;
   /** Epoch ms. */
   expiresAt: number;
   attempts: number;
@@ -92,7 +96,9 @@ export function nextStep(c: DispatchView, evaluation: Evaluation, now: number, r
   if (now >= c.expiresAt) return { kind: 'expire' };
   if (c.state === 'REQUESTED') {
     if (evaluation.decision === 'deny') return { kind: 'cancel', reason: evaluation.missing.join('; ') };
-    return needsApproval(c.type) ? { kind: 'wait', reason: 'waiting for approval' } : { kind: 'queue' };
+    return needsApproval(c.type, c.emergency)
+      ? { kind: 'wait', reason: 'waiting for approval' }
+      : { kind: 'queue' };
   }
   if (evaluation.decision === 'deny') return { kind: 'cancel', reason: evaluation.missing.join('; ') };
   if (evaluation.decision === 'wait') return { kind: 'wait', reason: evaluation.missing.join('; ') };

@@ -3,6 +3,7 @@
  * environment in and decides what to do with the problems (print them and exit, in main.ts).
  */
 import { z } from 'zod';
+import { PROFILES } from './policy.ts';
 
 export const ROLES = ['ingest', 'api', 'sim'] as const;
 export type Role = (typeof ROLES)[number];
@@ -96,7 +97,26 @@ const ConfigFields = z.object({
     .string()
     .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'INGEST_CLIENT_ID: 1-64 of A-Z a-z 0-9 _ . -')
     .optional(),
+  /**
+   * The shared-subscription group ingest workers join on an external broker ($share/<group>/…):
+   * workers in one group split the traffic, each group gets all of it. One topic level.
+   */
+  INGEST_SHARE_GROUP: z
+    .string()
+    .regex(
+      /^[^/+#\s\u0000-\u001f\u007f]{1,64}$/,
+      'INGEST_SHARE_GROUP must be one MQTT topic level: 1-64 characters, no / + # or spaces',
+    )
+    .default('ingest'),
   MAP_STYLE_URL: url('MAP_STYLE_URL', ['http:', 'https:']),
+  /** The remote-disable rules in force (shared/policy.ts PROFILES; see docs/commands.md). */
+  POLICY_PROFILE: z
+    .enum(Object.keys(PROFILES) as [string, ...string[]], {
+      error: `POLICY_PROFILE must be one of ${Object.keys(PROFILES).join(', ')}`,
+    })
+    .default('default'),
+  /** How long a command stays valid, overriding the profile's (seconds; e.g. for a slow network). */
+  COMMAND_TTL_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).optional(),
   /**
    * Signs the users' bearer tokens (HS256). Required for the api when DATABASE_URL is set (every
    * api node must share it); embedded, one is generated and kept under DATA_DIR.

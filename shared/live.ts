@@ -24,6 +24,8 @@ export interface ServerToClientEvents {
   'machines:update': (features: MachineFeature[]) => void;
   /** Accounts whose stage changed (payment, record, the daily recomputation), oldest first. */
   'stages:update': (changes: StageChange[]) => void;
+  /** Remote-command transitions (requested, approved, sent, acknowledged, executed …), in order. */
+  'commands:update': (updates: CommandUpdate[]) => void;
   /** Alerts raised, seen again after a pause, cleared or acknowledged (shared/alerts.ts). */
   'alerts:update': (alerts: AlertView[]) => void;
 }
@@ -47,3 +49,19 @@ export interface StageChange {
 
 /** Ingest (rules on committed batches), the silence check and acknowledgements announce alerts here. */
 export const LIVE_ALERTS_TOPIC = 'platform/live/alerts';
+
+/** The api announces every command transition here, so every api node pushes it to its browsers. */
+export const LIVE_COMMANDS_TOPIC = 'platform/live/commands';
+
+export interface CommandUpdate {
+  commandId: string;
+  deviceId: string;
+  contractId: string | null;
+  type: string;
+  from: string | null;
+  to: string;
+  /** ISO instant. */
+  at: string;
+  actor: string;
+  reason: string;
+}

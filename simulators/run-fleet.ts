@@ -8,7 +8,8 @@
  * 60 a fleet started 7 days ago catches up with now after about 2.8 hours and then carries on at
  * real time.
  */
-import { type CommandAck, type DeviceCommand, refuseCommand, SimDevice } from './device.ts';
+import { type CommandAck, type DeviceCommand, SimDevice } from './device.ts';
+import { BoxFirmware } from './firmware.ts';
 import { type SimLogger, silentLogger } from './log.ts';
 import type { SimMachine } from './machine.ts';
 
@@ -27,7 +28,7 @@ export interface RunFleetOptions {
   tickMs?: number;
   /** Wall clock, for tests. */
   now?: () => number;
-  /** Command hook for a later issue; default: every command is refused as unsupported. */
+  /** Replaces the box firmware's command handling (tests); default: BoxFirmware (firmware.ts). */
   onCommand?: (machine: SimMachine, command: DeviceCommand) => CommandAck | Promise<CommandAck>;
 }
 
@@ -68,6 +69,7 @@ const BROKER_PROTOCOLS = ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'];
 
 interface Slot {
   machine: SimMachine;
+  firmware: BoxFirmware;
   device: SimDevice;
   started: boolean;
   /** Frees this device's place in the connect queue. */
@@ -114,6 +116,7 @@ export function runFleet(options: RunFleetOptions): FleetRun {
   const slots: Slot[] = machines.map((machine, i) => {
     const slot: Slot = {
       machine,
+      firmware: new BoxFirmware(machine.identity.deviceId, machine.identity.token),
       started: false,
       device: undefined as unknown as SimDevice,
       release: () => {},
@@ -126,7 +129,7 @@ export function runFleet(options: RunFleetOptions): FleetRun {
       // Spread reconnects over 2-7 s so a broker restart is not met by the whole fleet at once.
       reconnectPeriodMs: 2000 + ((i * 7919) % 5000),
       onCommand: (command) =>
-        options.onCommand ? options.onCommand(machine, command) : refuseCommand(command),
+        options.onCommand ? options.onCommand(machine, command) : slot.firmware.onCommand(command, now()),
       onConnect: () => {
         if (!slot.started) {
           slot.started = true;
@@ -155,7 +158,7 @@ export function runFleet(options: RunFleetOptions): FleetRun {
     try {
       for (const e of slot.machine.advance(simNow())) {
         if (e.kind === 'telemetry') {
-          slot.device.publishTelemetry(e.payload);
+          slot.device.publishTelemetry(slot.firmware.reportAll(e.payload));
         } else if (e.up) {
           slot.device.restoreLink();
         } else {

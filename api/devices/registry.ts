@@ -6,7 +6,7 @@
  */
 import { mosquittoPasswordHash } from '../../broker/mosquitto-passwords.ts';
 import type { Database, Sql } from '../../db/client.ts';
-import { hashToken, tokenMatches } from '../../shared/credentials.ts';
+import { commandKeyFor, hashToken, tokenMatches } from '../../shared/credentials.ts';
 import { DeviceIdSchema } from '../../shared/protocol.ts';
 
 export interface MachineRecord {
@@ -92,11 +92,16 @@ export async function provisionDevices(db: Database, items: DeviceProvision[]): 
       ],
     );
     await tx.query(
-      `insert into device (id, token_hash, broker_password_hash)
-       select * from unnest($1::text[], $2::text[], $3::text[])
+      `insert into device (id, token_hash, broker_password_hash, command_key)
+       select * from unnest($1::text[], $2::text[], $3::text[], $4::text[])
        on conflict (id) do update set token_hash = excluded.token_hash,
-         broker_password_hash = excluded.broker_password_hash`,
-      [items.map((i) => i.deviceId), items.map((i) => hashToken(i.token)), brokerHashes],
+         broker_password_hash = excluded.broker_password_hash, command_key = excluded.command_key`,
+      [
+        items.map((i) => i.deviceId),
+        items.map((i) => hashToken(i.token)),
+        brokerHashes,
+        items.map((i) => commandKeyFor(i.token)),
+      ],
     );
     await installIfAbsent(tx, items);
   });

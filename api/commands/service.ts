@@ -1,0 +1,278 @@
+/**
+ * What people do with commands: request, approve, reject, cancel, and the documented override of a
+ * dispute. The policy is evaluated at request and at approval (and again by the dispatcher before
+ * every send); every step is a recorded transition.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Sql } from '../../db/client.ts';
+import { type CommandState, needsApproval, supersededByRelease } from '../../shared/commands.ts';
+import {
+  type CommandType,
+  type Evaluation,
+  evaluate,
+  type PolicyProfile,
+  PROFILES,
+} from '../../shared/policy.ts';
+import type { AuthUser } from '../auth/access.ts';
+import { HttpError, notFound } from '../errors.ts';
+import {
+  type CommandRow,
+  contractOfDevice,
+  deviceOfContract,
+  findCommand,
+  findCommands,
+  moveCommand,
+  policyContext,
+  type TransitionListener,
+} from './store.ts';
+
+export interface CommandDeps {
+  profile: PolicyProfile;
+  onTransition?: TransitionListener;
+}
+
+export function profileNamed(name: string): PolicyProfile {
+  const p = PROFILES[name];
+  if (!p) throw new Error(`unknown policy profile ${name}: one of ${Object.keys(PROFILES).join(', ')}`);
+  return p;
+}
+
+const withProfile = (e: Evaluation, p: PolicyProfile) => ({ ...e, profile: p.id });
+
+export interface RequestInput {
+  deviceId?: string | undefined;
+  contractId?: string | undefined;
+  type: CommandType;
+  reason: string;
+}
+
+export interface Requested {
+  command: CommandRow;
+  evaluation: Evaluation;
+}
+
+export async function requestCommand(
+  tx: Sql,
+  input: RequestInput,
+  user: AuthUser,
+  now: number,
+  deps: CommandDeps,
+): Promise<Requested> {
+  const deviceId = input.deviceId ?? (input.contractId ? await deviceOfContract(tx, input.contractId) : null);
+  if (!deviceId) {
+    throw input.contractId
+      ? new HttpError(422, `contract ${input.contractId} has no machine with a GPS device installed`)
+      : new HttpError(400, 'give deviceId or contractId');
+  }
+  const { rows: devices } = await tx.query<{ command_key: string | null; disabled_at: Date | null }>(
+    'select command_key, disabled_at from device where id = $1',
+    [deviceId],
+  );
+  const device = devices[0];
+  if (!device) throw notFound(`device ${deviceId}`);
+  if (device.disabled_at) throw new HttpError(422, `device ${deviceId} is disabled`);
+  if (!device.command_key)
+    throw new HttpError(422, `device ${deviceId} has no command key: provision it again`);
+  const contractId = input.contractId ?? (await contractOfDevice(tx, deviceId));
+  if (
+    input.contractId &&
+    input.deviceId &&
+    (await contractOfDevice(tx, input.deviceId)) !== input.contractId
+  ) {
+    throw new HttpError(
+      422,
+      `device ${input.deviceId} is not on the machine of contract ${input.contractId}`,
+    );
+  }
+
+  const p = deps.profile;
+  const draft = { id: randomUUID(), deviceId, contractId };
+  const ctx = await policyContext(tx, draft, p, now);
+  const evaluation = evaluate({ type: input.type, requestedBy: user.username }, ctx);
+  // A release while the account is still at the immobilizing stage is an emergency release: it
+  // needs a second person too, and the immobilizer re-arms after its window if still uncured.
+  const emergency = input.type === 'release' && ctx.account !== null && ctx.account.stage >= p.minStage;
+  if (input.type === 'immobilize') {
+    const live = await findCommands(tx, {
+      deviceId,
+      states: ['REQUESTED', 'APPROVED', 'QUEUED', 'SENT', 'ACKED'],
+    });
+    const open = live.find((c) => c.type === 'immobilize');
+    if (open)
+      throw new HttpError(409, `device ${deviceId} already has immobilize ${open.id} in state ${open.state}`);
+  }
+  await tx.query(
+    `insert into command (id, device_id, contract_id, type, state, reason, requested_by, requested_at, profile,
+                          emergency, expires_at)
+     values ($1, $2, $3, $4, 'REQUESTED', $5, $6, $7, $8, $9, $10)`,
+    [
+      draft.id,
+      deviceId,
+      contractId,
+      input.type,
+      input.reason,
+      user.username,
+      new Date(now).toISOString(),
+      p.id,
+      emergency,
+      new Date(now + p.commandTtlMinutes * 60_000).toISOString(),
+    ],
+  );
+  let command = (await findCommand(tx, draft.id)) as CommandRow;
+  await tx.query(
+    `insert into command_transition (command_id, from_state, to_state, at, actor, reason, policy)
+     values ($1, null, 'REQUESTED', $2, $3, $4, $5)`,
+    [
+      command.id,
+      new Date(now).toISOString(),
+      user.username,
+      input.reason,
+      JSON.stringify(withProfile(evaluation, p)),
+    ],
+  );
+  await deps.onTransition?.(tx, command, {
+    from: null,
+    to: 'REQUESTED',
+    at: new Date(now).toISOString(),
+    actor: user.username,
+    reason: input.reason,
+    policy: withProfile(evaluation, p),
+  });
+  if (evaluation.decision === 'deny') {
+    command = await moveCommand(
+      tx,
+      command,
+      'REJECTED',
+      { actor: 'policy', reason: evaluation.missing.join('; '), policy: withProfile(evaluation, p) },
+      now,
+      deps.onTransition,
+    );
+  } else if (input.type === 'release') {
+    await supersedeImmobilizes(tx, deviceId, command, now, deps);
+  }
+  return { command, evaluation };
+}
+
+/** A release cancels every immobilize of the device that has not been acknowledged yet. */
+export async function supersedeImmobilizes(
+  tx: Sql,
+  deviceId: string,
+  release: CommandRow,
+  now: number,
+  deps: Pick<CommandDeps, 'onTransition'>,
+): Promise<void> {
+  for (const c of await findCommands(tx, { deviceId, states: ['REQUESTED', 'APPROVED', 'QUEUED', 'SENT'] })) {
+    const to = supersededByRelease(c.state, c.type);
+    if (to && c.seq < release.seq) {
+      await moveCommand(
+        tx,
+        c,
+        to,
+        { actor: 'system', reason: `superseded by release ${release.id}` },
+        now,
+        deps.onTransition,
+      );
+    }
+  }
+}
+
+async function openCommand(tx: Sql, id: string): Promise<CommandRow> {
+  const c = await findCommand(tx, id, true);
+  if (!c) throw notFound(`command ${id}`);
+  return c;
+}
+
+export async function approveCommand(
+  tx: Sql,
+  id: string,
+  user: AuthUser,
+  note: string,
+  now: number,
+  deps: CommandDeps,
+): Promise<CommandRow> {
+  const c = await openCommand(tx, id);
+  if (c.state !== 'REQUESTED')
+    throw new HttpError(409, `command ${id} is ${c.state}: only a REQUESTED command can be approved`);
+  if (!needsApproval(c.type, c.emergency)) throw new HttpError(409, `a ${c.type} needs no approval`);
+  if (c.requestedBy === user.username)
+    throw new HttpError(403, 'the requester cannot approve their own command');
+  if (!user.roles.includes('risk_manager')) throw new HttpError(403, 'only a risk manager can approve');
+  await tx.query(
+    `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'approve', $4, $5)`,
+    [id, user.username, user.roles, note, new Date(now).toISOString()],
+  );
+  const p = profileNamed(c.profile);
+  const evaluation = evaluate(
+    { type: c.type, requestedBy: c.requestedBy },
+    await policyContext(tx, c, p, now),
+  );
+  const to: CommandState = evaluation.decision === 'deny' ? 'REJECTED' : 'APPROVED';
+  const reason =
+    to === 'REJECTED' ? `policy at approval: ${evaluation.missing.join('; ')}` : note || 'approved';
+  const moved = await moveCommand(
+    tx,
+    c,
+    to,
+    { actor: user.username, reason, policy: withProfile(evaluation, p) },
+    now,
+    deps.onTransition,
+  );
+  if (moved.state === 'APPROVED' && moved.type === 'release')
+    await supersedeImmobilizes(tx, moved.deviceId, moved, now, deps);
+  return moved;
+}
+
+export async function rejectCommand(
+  tx: Sql,
+  id: string,
+  user: AuthUser,
+  note: string,
+  now: number,
+  deps: CommandDeps,
+): Promise<CommandRow> {
+  const c = await openCommand(tx, id);
+  if (c.state !== 'REQUESTED')
+    throw new HttpError(409, `command ${id} is ${c.state}: only a REQUESTED command can be rejected`);
+  if (c.requestedBy === user.username)
+    throw new HttpError(403, 'the requester cancels, not rejects, their own command');
+  await tx.query(
+    `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'reject', $4, $5)`,
+    [id, user.username, user.roles, note, new Date(now).toISOString()],
+  );
+  return moveCommand(tx, c, 'REJECTED', { actor: user.username, reason: note }, now, deps.onTransition);
+}
+
+export async function cancelCommand(
+  tx: Sql,
+  id: string,
+  user: AuthUser,
+  reason: string,
+  now: number,
+  deps: CommandDeps,
+): Promise<CommandRow> {
+  const c = await openCommand(tx, id);
+  if (c.state === 'SENT' || c.state === 'ACKED' || c.state === 'EXECUTED') {
+    throw new HttpError(
+      409,
+      `command ${id} is ${c.state}: it may have reached the machine; request a release instead`,
+    );
+  }
+  return moveCommand(tx, c, 'CANCELLED', { actor: user.username, reason }, now, deps.onTransition);
+}
+
+export async function overrideDispute(
+  tx: Sql,
+  contractId: string,
+  user: AuthUser,
+  reason: string,
+  now: number,
+): Promise<void> {
+  const { rows } = await tx.query('select 1 from contract where id = $1', [contractId]);
+  if (rows.length === 0) throw notFound(`contract ${contractId}`);
+  await tx.query('insert into dispute_override (contract_id, by_user, reason, at) values ($1, $2, $3, $4)', [
+    contractId,
+    user.username,
+    reason,
+    new Date(now).toISOString(),
+  ]);
+}

@@ -1,0 +1,261 @@
+/**
+ * Commands in the database: reading them with their approvals and transitions, moving them from
+ * state to state (one row per transition, with who, why and the policy's evaluation), and building
+ * the policy context of a command from the account, the collection records and the telemetry.
+ */
+import type { Sql } from '../../db/client.ts';
+import { assessAccount } from '../../shared/account.ts';
+import { localDate } from '../../shared/calendar-date.ts';
+import { type CommandState, canTransition } from '../../shared/commands.ts';
+import type { CommandType, Evaluation, PolicyContext, PolicyProfile } from '../../shared/policy.ts';
+import { isRole, type Role } from '../../shared/roles.ts';
+import { loadAccountInputs } from '../contracts/repository.ts';
+import { HttpError } from '../errors.ts';
+
+export interface CommandRow {
+  id: string;
+  seq: number;
+  deviceId: string;
+  contractId: string | null;
+  type: CommandType;
+  state: CommandState;
+  reason: string;
+  requestedBy: string;
+  requestedAt: number;
+  profile: string;
+  emergency: boolean;
+  rearmAt: number | null;
+  expiresAt: number;
+  issuedAt: number | null;
+  nonce: string | null;
+  signature: string | null;
+  attempts: number;
+  lastSentAt: number | null;
+  ackedAt: number | null;
+  ackReason: string | null;
+  executedAt: number | null;
+}
+
+const ms = (v: Date | string | null): number | null => (v === null ? null : new Date(v).getTime());
+
+const COLUMNS = `id, seq, device_id, contract_id, type, state, reason, requested_by, requested_at, profile, emergency,
+  rearm_at, expires_at, issued_at, nonce, signature, attempts, last_sent_at, acked_at, ack_reason, executed_at`;
+
+function toCommand(r: Record<string, unknown>): CommandRow {
+  return {
+    id: r.id as string,
+    seq: Number(r.seq),
+    deviceId: r.device_id as string,
+    contractId: (r.contract_id as string | null) ?? null,
+    type: r.type as CommandType,
+    state: r.state as CommandState,
+    reason: r.reason as string,
+    requestedBy: r.requested_by as string,
+    requestedAt: ms(r.requested_at as Date) as number,
+    profile: r.profile as string,
+    emergency: Boolean(r.emergency),
+    rearmAt: ms(r.rearm_at as Date | null),
+    expiresAt: ms(r.expires_at as Date) as number,
+    issuedAt: ms(r.issued_at as Date | null),
+    nonce: (r.nonce as string | null) ?? null,
+    signature: (r.signature as string | null) ?? null,
+    attempts: Number(r.attempts),
+    lastSentAt: ms(r.last_sent_at as Date | null),
+    ackedAt: ms(r.acked_at as Date | null),
+    ackReason: (r.ack_reason as string | null) ?? null,
+    executedAt: ms(r.executed_at as Date | null),
+  };
+}
+
+export async function findCommand(sql: Sql, id: string, lock = false): Promise<CommandRow | null> {
+  const { rows } = await sql.query<Record<string, unknown>>(
+    `select ${COLUMNS} from command where id = $1 ${lock ? 'for update' : ''}`,
+    [id],
+  );
+  return rows[0] ? toCommand(rows[0]) : null;
+}
+
+export async function findCommands(
+  sql: Sql,
+  filter: { states?: readonly CommandState[]; deviceId?: string; contractId?: string; limit?: number },
+): Promise<CommandRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.states) where.push(`state = any($${params.push(filter.states)}::text[])`);
+  if (filter.deviceId) where.push(`device_id = $${params.push(filter.deviceId)}`);
+  if (filter.contractId) where.push(`contract_id = $${params.push(filter.contractId)}`);
+  const { rows } = await sql.query<Record<string, unknown>>(
+    `select ${COLUMNS} from command ${where.length ? `where ${where.join(' and ')}` : ''}
+     order by seq desc limit $${params.push(filter.limit ?? 200)}`,
+    params,
+  );
+  return rows.map(toCommand);
+}
+
+export interface Transition {
+  from: CommandState | null;
+  to: CommandState;
+  at: string;
+  actor: string;
+  reason: string;
+  policy: (Evaluation & { profile: string }) | null;
+}
+
+export async function transitionsOf(sql: Sql, id: string): Promise<Transition[]> {
+  const { rows } = await sql.query<{
+    from_state: CommandState | null;
+    to_state: CommandState;
+    at: Date;
+    actor: string;
+    reason: string;
+    policy: Transition['policy'] | string | null;
+  }>(
+    'select from_state, to_state, at, actor, reason, policy from command_transition where command_id = $1 order by id',
+    [id],
+  );
+  return rows.map((r) => ({
+    from: r.from_state,
+    to: r.to_state,
+    at: new Date(r.at).toISOString(),
+    actor: r.actor,
+    reason: r.reason,
+    policy: typeof r.policy === 'string' ? JSON.parse(r.policy) : r.policy,
+  }));
+}
+
+export interface Approval {
+  by: string;
+  roles: Role[];
+  decision: 'approve' | 'reject';
+  note: string;
+  at: number;
+}
+
+export async function approvalsOf(sql: Sql, id: string): Promise<Approval[]> {
+  const { rows } = await sql.query<{
+    by_user: string;
+    roles: string[];
+    decision: 'approve' | 'reject';
+    note: string;
+    at: Date;
+  }>('select by_user, roles, decision, note, at from command_approval where command_id = $1 order by at', [
+    id,
+  ]);
+  return rows.map((r) => ({
+    by: r.by_user,
+    roles: r.roles.filter(isRole),
+    decision: r.decision,
+    note: r.note,
+    at: new Date(r.at).getTime(),
+  }));
+}
+
+/** Called with each transition after it is written (the live feed, the audit log). */
+export type TransitionListener = (tx: Sql, command: CommandRow, t: Transition) => Promise<void> | void;
+
+/**
+ * Moves a command to `to`, refusing a move the lifecycle does not allow, and records it. `patch`
+ * sets other columns in the same statement (e.g. signature fields at the first send).
+ */
+export async function moveCommand(
+  tx: Sql,
+  c: CommandRow,
+  to: CommandState,
+  who: { actor: string; reason: string; policy?: (Evaluation & { profile: string }) | null },
+  now: number,
+  onTransition?: TransitionListener,
+): Promise<CommandRow> {
+  if (c.state === to) return c;
+  if (!canTransition(c.state, to))
+    throw new HttpError(409, `command ${c.id} is ${c.state}: it cannot become ${to}`);
+  const at = new Date(now).toISOString();
+  const extra = to === 'EXECUTED' ? ', executed_at = $3' : to === 'ACKED' ? ', acked_at = $3' : '';
+  await tx.query(`update command set state = $2, updated_at = $3 ${extra} where id = $1`, [c.id, to, at]);
+  await tx.query(
+    `insert into command_transition (command_id, from_state, to_state, at, actor, reason, policy)
+     values ($1, $2, $3, $4, $5, $6, $7)`,
+    [c.id, c.state, to, at, who.actor, who.reason, who.policy ? JSON.stringify(who.policy) : null],
+  );
+  const moved = { ...c, state: to };
+  await onTransition?.(tx, moved, {
+    from: c.state,
+    to,
+    at,
+    actor: who.actor,
+    reason: who.reason,
+    policy: who.policy ?? null,
+  });
+  return moved;
+}
+
+/** The device's current contract: the active one on the machine it sits on, else the latest. */
+export async function contractOfDevice(sql: Sql, deviceId: string): Promise<string | null> {
+  const { rows } = await sql.query<{ id: string }>(
+    `select c.id from installation i join contract c on c.machine_id = i.machine_id
+     where i.device_id = $1 and i.removed_at is null
+     order by (c.status = 'active') desc, c.start_date desc limit 1`,
+    [deviceId],
+  );
+  return rows[0]?.id ?? null;
+}
+
+export async function deviceOfContract(sql: Sql, contractId: string): Promise<string | null> {
+  const { rows } = await sql.query<{ device_id: string }>(
+    `select i.device_id from contract c join installation i on i.machine_id = c.machine_id and i.removed_at is null
+     where c.id = $1`,
+    [contractId],
+  );
+  return rows[0]?.device_id ?? null;
+}
+
+/** Everything the policy looks at for a command, read now. */
+export async function policyContext(
+  sql: Sql,
+  c: Pick<CommandRow, 'id' | 'deviceId' | 'contractId'>,
+  profile: PolicyProfile,
+  now: number,
+): Promise<PolicyContext> {
+  let account: PolicyContext['account'] = null;
+  let warnings: PolicyContext['warnings'] = [];
+  if (c.contractId) {
+    const loaded = await loadAccountInputs(sql, c.contractId);
+    if (loaded) {
+      const a = assessAccount(loaded.inputs, localDate(now, loaded.contract.timezone));
+      const openSince = Math.min(...a.openDisputes.map((d) => Date.parse(d.occurredAt)));
+      const { rows: overrides } = await sql.query<{ by_user: string; reason: string; at: Date }>(
+        'select by_user, reason, at from dispute_override where contract_id = $1 order by at desc limit 1',
+        [c.contractId],
+      );
+      const override = overrides[0];
+      account = {
+        stage: a.overdue.settled ? 0 : a.overdue.stage,
+        openDispute: a.openDisputes.length > 0,
+        // An override counts only if made after the disputes it overrides were raised.
+        disputeOverride:
+          override && new Date(override.at).getTime() >= openSince
+            ? { by: override.by_user, reason: override.reason }
+            : null,
+        pendingPromise: a.promises.some((p) => p.status === 'pending'),
+      };
+      const standing = new Set(loaded.inputs.activities.map((x) => x.id));
+      const replaced = new Set(
+        loaded.inputs.activities.flatMap((x) => (x.correctsId === null ? [] : [x.correctsId])),
+      );
+      warnings = loaded.inputs.activities
+        .filter(
+          (x) =>
+            x.kind === 'gps_stop_warning' && standing.has(x.id) && !replaced.has(x.id) && x.channel !== null,
+        )
+        .map((x) => ({ at: Date.parse(x.occurredAt), channel: x.channel as string }));
+    }
+  }
+  const approvals = (await approvalsOf(sql, c.id))
+    .filter((x) => x.decision === 'approve')
+    .map((x) => ({ by: x.by, roles: x.roles, at: x.at }));
+  const { rows: heard } = await sql.query<{ at: Date | null }>(
+    `select greatest((select received_at from latest_position where device_id = $1),
+                     (select changed_at from device_status where device_id = $1 and online)) as at`,
+    [c.deviceId],
+  );
+  return { now, profile, account, warnings, approvals, device: { lastHeardAt: ms(heard[0]?.at ?? null) } };
+}
