@@ -24,6 +24,7 @@ import { configRoutes } from './routes/config.ts';
 import { contractRoutes } from './routes/contracts.ts';
 import { geofenceRoutes } from './routes/geofences.ts';
 import { type HealthProbe, healthRoutes } from './routes/health.ts';
+import { machineHistoryRoutes } from './routes/machine-history.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { mapRoutes } from './routes/map.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -100,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(geofenceRoutes, { prefix: '/api', db: options.db });
   await app.register(machineRoutes, { prefix: '/api', db: options.db, now: options.now });
+  await app.register(machineHistoryRoutes, { prefix: '/api', db: options.db, now: options.now });
   await app.register(recoveryRoutes, { prefix: '/api', db: options.db });
   await app.register(trackRoutes, { prefix: '/api', db: options.db, now: options.now });
   if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });

@@ -1,72 +1,80 @@
-/** The recovery map page: the map with its layers, the floating panel, the selected machine. */
+/**
+ * The signed-in app: the navigation a role may use, the language switch, and the pages. The map
+ * page stays mounted under the others (a MapLibre map is slow to create); the hash says which
+ * page shows (common/route.ts), and a role's home is where an empty or foreign hash lands.
+ */
 import type { StyleSpecification } from 'maplibre-gl';
-import { type ReactNode, Suspense, use, useCallback, useEffect, useMemo, useState } from 'react';
-import type { MachineCollection } from '../../shared/map.ts';
-import { useConnection, useFleet, useLive } from './live/LiveContext.tsx';
-import { MachinePopup } from './map/MachinePopup.tsx';
-import { MachinesLayer } from './map/MachinesLayer.tsx';
-import { MapView, useMap } from './map/MapView.tsx';
-import { MapPanel } from './panel/MapPanel.tsx';
-import { exposeTestHandle } from './testHandle.ts';
+import { AlertsPage } from './alerts/AlertsPage.tsx';
+import { AuditPage } from './audit/AuditPage.tsx';
+import type { SessionUser } from './auth/session.ts';
+import { abilitiesOf } from './common/abilities.ts';
+import { parseRoute, type Route, routeHash, routePage, useHash } from './common/route.ts';
+import { AccountsPage } from './console/AccountsPage.tsx';
+import { ApprovalsPage } from './console/ApprovalsPage.tsx';
+import { CaseFile } from './console/CaseFile.tsx';
+import { useFormat } from './i18n/index.ts';
+import { LanguageSwitch } from './i18n/LanguageSwitch.tsx';
+import { MapPage } from './map/MapPage.tsx';
+import { NearestPage } from './nearest/NearestPage.tsx';
 
 export interface AppProps {
   /** The basemap, as it resolves (see map/mapStyle.ts; it does not reject). */
   mapStyle: Promise<StyleSpecification | string>;
+  user: SessionUser;
 }
 
-export function App({ mapStyle }: AppProps) {
-  const live = useLive();
-  const fleet = useFleet();
-  const connection = useConnection();
-  const [selectedId, setSelectedId] = useState<string | null>(null);
-  const [drawnCount, setDrawnCount] = useState<number | null>(null);
-
-  const selected = useMemo(
-    () =>
-      selectedId === null
-        ? undefined
-        : fleet.collection.features.find((f) => f.properties.deviceId === selectedId),
-    [fleet.collection, selectedId],
-  );
-
-  const { loaded } = fleet;
-  useEffect(() => {
-    if (!loaded) setDrawnCount(null);
-  }, [loaded]);
-  const onApplied = useCallback(
-    (collection: MachineCollection) => {
-      if (loaded) setDrawnCount(collection.features.length);
-    },
-    [loaded],
-  );
-  const closePopup = useCallback(() => setSelectedId(null), []);
+export function App({ mapStyle, user }: AppProps) {
+  const { t } = useFormat();
+  const abilities = abilitiesOf(user.roles);
+  const hash = useHash();
+  const parsed = parseRoute(hash);
+  const route: Route =
+    parsed && abilities.pages.includes(routePage(parsed))
+      ? parsed
+      : abilities.home === 'map'
+        ? { page: 'map', deviceId: null }
+        : { page: abilities.home };
+  const current = routePage(route);
 
   return (
-    <main className="app">
-      <Suspense fallback={<div className="map map--loading" data-testid="map" data-ready="false" />}>
-        <StyledMapView mapStyle={mapStyle}>
-          <MachinesLayer collection={fleet.collection} onSelect={setSelectedId} onApplied={onApplied} />
-          <MachinePopup machine={selected} onClose={closePopup} />
-          <TestHandle />
-        </StyledMapView>
-      </Suspense>
-      <MapPanel
-        shownCount={drawnCount}
-        minStage={fleet.minStage}
-        onMinStageChange={(stage) => live.setMinStage(stage)}
-        connection={connection}
-      />
+    <main className="app" data-page={current}>
+      <nav className="topbar" aria-label={t('app.title')}>
+        <strong className="topbar__title">{t('app.title')}</strong>
+        {abilities.pages.map((p) => (
+          <a
+            key={p}
+            href={routeHash(p === 'map' ? { page: 'map', deviceId: null } : { page: p })}
+            aria-current={p === current ? 'page' : undefined}
+            data-testid={`nav-${p}`}
+          >
+            {t(`nav.${p}`)}
+          </a>
+        ))}
+        <LanguageSwitch />
+      </nav>
+      <div className="content">
+        {abilities.pages.includes('map') && (
+          <MapPage
+            mapStyle={mapStyle}
+            selectedId={route.page === 'map' ? route.deviceId : null}
+            visible={current === 'map'}
+          />
+        )}
+        {current !== 'map' && (
+          <section className="page" data-testid={`page-${current}`}>
+            {route.page === 'nearest' && <NearestPage />}
+            {route.page === 'accounts' && (
+              <AccountsPage defaultStage={abilities.requestCommands ? 3 : null} />
+            )}
+            {route.page === 'contract' && (
+              <CaseFile contractId={route.contractId} abilities={abilities} username={user.username} />
+            )}
+            {route.page === 'approvals' && <ApprovalsPage username={user.username} />}
+            {route.page === 'alerts' && <AlertsPage mayAcknowledge={abilities.acknowledgeAlerts} />}
+            {route.page === 'audit' && <AuditPage />}
+          </section>
+        )}
+      </div>
     </main>
   );
-}
-
-function StyledMapView({ mapStyle, children }: AppProps & { children: ReactNode }) {
-  return <MapView mapStyle={use(mapStyle)}>{children}</MapView>;
-}
-
-function TestHandle() {
-  const map = useMap();
-  const live = useLive();
-  useEffect(() => exposeTestHandle(map, live), [map, live]);
-  return null;
 }

@@ -17,15 +17,51 @@ export class HttpError extends Error {
   }
 }
 
-/** Every call carries the bearer token; a 401 ends the session (the app shows the login screen). */
-async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
+function headers(extra: Record<string, string> = {}): Record<string, string> {
+  const h: Record<string, string> = { accept: 'application/json', ...extra };
   const token = currentToken();
-  if (token) headers.authorization = `Bearer ${token}`;
-  const res = await fetch(path, { headers, signal: signal ?? null });
+  if (token) h.authorization = `Bearer ${token}`;
+  return h;
+}
+
+/** The api's own message when it sent one (4xx pass theirs through), else the status. */
+async function failure(res: Response, what: string): Promise<HttpError> {
+  const body = (await res.json().catch(() => null)) as { message?: string } | null;
+  return new HttpError(res.status, body?.message ? body.message : `${what}: HTTP ${res.status}`);
+}
+
+/** Every call carries the bearer token; a 401 ends the session (the app shows the login screen). */
+export async function getJson<T>(path: string, signal?: AbortSignal): Promise<T> {
+  const res = await fetch(path, { headers: headers(), signal: signal ?? null });
   if (res.status === 401) sessionStore.expire();
-  if (!res.ok) throw new HttpError(res.status, `GET ${path}: HTTP ${res.status}`);
+  if (!res.ok) throw await failure(res, `GET ${path}`);
   return (await res.json()) as T;
+}
+
+export async function postJson<T>(path: string, body: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: headers({ 'content-type': 'application/json' }),
+    body: JSON.stringify(body ?? {}),
+  });
+  if (res.status === 401) sessionStore.expire();
+  if (!res.ok) throw await failure(res, `POST ${path}`);
+  return (await res.json()) as T;
+}
+
+/** Fetches a file with the token and hands it to the browser as a download. */
+export async function download(path: string, filename: string): Promise<void> {
+  const res = await fetch(path, { headers: headers({ accept: '*/*' }) });
+  if (res.status === 401) sessionStore.expire();
+  if (!res.ok) throw await failure(res, `GET ${path}`);
+  const url = URL.createObjectURL(await res.blob());
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = filename;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
 }
 
 export async function fetchConfig(signal?: AbortSignal): Promise<WebConfig> {

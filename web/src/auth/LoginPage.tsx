@@ -1,6 +1,8 @@
 /** The login screen: username and password; a wrong pair or an expired session says so. */
 import { type FormEvent, useState } from 'react';
 import { login } from '../api.ts';
+import { useFormat } from '../i18n/index.ts';
+import { LanguageSwitch } from '../i18n/LanguageSwitch.tsx';
 import { sessionStore } from './session.ts';
 
 export function LoginPage({ expired }: { expired: boolean }) {
@@ -8,6 +10,7 @@ export function LoginPage({ expired }: { expired: boolean }) {
   const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const { t } = useFormat();
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
@@ -24,15 +27,16 @@ export function LoginPage({ expired }: { expired: boolean }) {
   return (
     <main className="login">
       <form className="login__form" data-testid="login-form" onSubmit={submit}>
-        <h1>Recovery telematics</h1>
-        <p className="login__hint">Sign in to see the fleet.</p>
+        <h1>{t('app.title')}</h1>
+        <LanguageSwitch />
+        <p className="login__hint">{t('login.hint')}</p>
         {expired && !error && (
           <p className="login__notice" role="status">
-            Your session has ended. Please sign in again.
+            {t('login.expired')}
           </p>
         )}
         <label>
-          Username
+          {t('login.username')}
           <input
             name="username"
             autoComplete="username"
@@ -43,7 +47,7 @@ export function LoginPage({ expired }: { expired: boolean }) {
           />
         </label>
         <label>
-          Password
+          {t('login.password')}
           <input
             name="password"
             type="password"
@@ -59,7 +63,7 @@ export function LoginPage({ expired }: { expired: boolean }) {
           </p>
         )}
         <button type="submit" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
+          {busy ? t('login.signingIn') : t('login.signIn')}
         </button>
       </form>
     </main>

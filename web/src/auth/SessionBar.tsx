@@ -1,10 +1,11 @@
 /** Who is signed in, in which role, and the way out. */
-import { ROLE_LABELS } from '../../../shared/roles.ts';
+import { useFormat } from '../i18n/index.ts';
 import type { SessionUser } from './session.ts';
 import { sessionStore } from './session.ts';
 
 export function SessionBar({ user }: { user: SessionUser }) {
-  const roles = user.roles.map((r) => ROLE_LABELS[r]).join(', ');
+  const { t } = useFormat();
+  const roles = user.roles.map((r) => t(`role.${r}`)).join(', ');
   return (
     <header className="session-bar" data-testid="session-bar" data-roles={user.roles.join(',')}>
       <span className="session-bar__who">
@@ -12,7 +13,7 @@ export function SessionBar({ user }: { user: SessionUser }) {
         <span className="session-bar__role">{roles}</span>
       </span>
       <button type="button" data-testid="logout" onClick={() => sessionStore.signOut()}>
-        Log out
+        {t('login.logout')}
       </button>
     </header>
   );

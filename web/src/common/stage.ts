@@ -16,23 +16,3 @@ export const RELAY_ENGAGED_COLOR = '#1b1b3a';
 export function stageColor(stage: Stage | null): string {
   return stage === null ? NO_CONTRACT_COLOR : STAGE_COLORS[stage];
 }
-
-export function stageLabel(stage: Stage | null): string {
-  switch (stage) {
-    case null:
-      return 'No active contract';
-    case 0:
-      return 'Current';
-    case 1:
-      return '1 instalment overdue';
-    case 2:
-      return '2 instalments overdue';
-    case 3:
-      return '3+ instalments overdue';
-  }
-}
-
-/** Short label of a minimum-stage filter value. */
-export function minStageLabel(stage: Stage): string {
-  return stage === 0 ? 'All' : stage === 3 ? '3' : `≥${stage}`;
-}

@@ -43,6 +43,8 @@ export interface LiveSocket {
 export interface LiveDeps {
   connect: () => LiveSocket;
   fetchFleet: (minStage: Stage, signal: AbortSignal) => Promise<MachineCollection>;
+  /** The stage filter to start with (default 0: every machine). */
+  minStage?: Stage;
   /** Default 300 ms. */
   coalesceMs?: number;
   /** Delay before retrying a failed reload while connected; default 5 s. */
@@ -54,11 +56,7 @@ export interface LiveDeps {
 const EMPTY: MachineCollection = { type: 'FeatureCollection', features: [] };
 
 export class LiveController {
-  readonly fleet: Store<FleetState> = createStore<FleetState>({
-    collection: EMPTY,
-    minStage: 0,
-    loaded: false,
-  });
+  readonly fleet: Store<FleetState>;
   readonly connection: Store<ConnectionState> = createStore<ConnectionState>('connecting');
 
   readonly #deps: LiveDeps;
@@ -71,6 +69,7 @@ export class LiveController {
 
   constructor(deps: LiveDeps) {
     this.#deps = deps;
+    this.fleet = createStore<FleetState>({ collection: EMPTY, minStage: deps.minStage ?? 0, loaded: false });
     this.#timers = deps.timers ?? realTimers;
     this.#coalescer = createCoalescer<MachineFeature>({
       intervalMs: deps.coalesceMs ?? 300,

@@ -3,6 +3,7 @@ import { io, type Socket } from 'socket.io-client';
 import type { ClientToServerEvents, ServerToClientEvents } from '../../../shared/live.ts';
 import { currentToken, sessionStore } from '../auth/session.ts';
 import type { LiveSocket } from './controller.ts';
+import { publishNotice } from './events.ts';
 
 export function connectLiveSocket(): LiveSocket {
   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io({
@@ -18,6 +19,9 @@ export function connectLiveSocket(): LiveSocket {
       sessionStore.expire();
     }
   });
+  socket.on('commands:update', (u) => publishNotice('commands:update', u));
+  socket.on('alerts:update', (u) => publishNotice('alerts:update', u));
+  socket.on('stages:update', (u) => publishNotice('stages:update', u));
   return {
     onConnect: (listener) => void socket.on('connect', listener),
     onDisconnect: (listener) => void socket.on('disconnect', (reason) => listener(reason)),

@@ -1,70 +1,90 @@
 /**
  * The floating panel: how many machines are shown, the minimum-stage filter (which doubles as the
- * colour legend) and the live connection state.
+ * colour legend), the last-seen filter and the live connection state.
  *
  * Test hooks: `data-machine-count` appears once the map source holds the first REST snapshot for
  * the current filter and then follows what the source holds; `data-connection` is the socket state.
  */
 import type { Stage } from '../../../shared/map.ts';
-import { minStageLabel, STAGE_COLORS, STAGES, stageLabel } from '../common/stage.ts';
+import { STAGE_COLORS, STAGES } from '../common/stage.ts';
+import { useFormat } from '../i18n/index.ts';
 import type { ConnectionState } from '../live/controller.ts';
+import { FRESHNESS, type Freshness, shouldCluster } from '../map/fleetView.ts';
 
 export interface MapPanelProps {
   /** Machines in the map source, or null until the first snapshot is drawn. */
   shownCount: number | null;
   minStage: Stage;
   onMinStageChange: (stage: Stage) => void;
+  freshness: Freshness;
+  onFreshnessChange: (f: Freshness) => void;
   connection: ConnectionState;
 }
 
-const CONNECTION_LABEL: Record<ConnectionState, string> = {
-  connecting: 'Connecting…',
-  live: 'Live',
-  reconnecting: 'Reconnecting…',
-};
-
-export function MapPanel({ shownCount, minStage, onMinStageChange, connection }: MapPanelProps) {
+export function MapPanel(p: MapPanelProps) {
+  const { t } = useFormat();
+  const label = (stage: Stage) => (stage === 0 ? t('map.all') : stage === 3 ? '3' : `≥${stage}`);
   return (
     <section
       className="map-panel"
       data-testid="map-panel"
-      data-machine-count={shownCount ?? undefined}
-      data-connection={connection}
-      aria-label="Recovery map"
+      data-machine-count={p.shownCount ?? undefined}
+      data-connection={p.connection}
+      aria-label={t('map.title')}
     >
       <header className="map-panel__header">
-        <h1>Recovery map</h1>
+        <h1>{t('map.title')}</h1>
         <output
-          className={`connection connection--${connection}`}
+          className={`connection connection--${p.connection}`}
           data-testid="connection-status"
-          data-state={connection}
+          data-state={p.connection}
         >
           <span className="dot" aria-hidden="true" />
-          {CONNECTION_LABEL[connection]}
+          {t(`map.${p.connection}`)}
         </output>
       </header>
       <p className="map-panel__count" data-testid="machine-count">
-        {shownCount === null ? 'Loading machines…' : `${shownCount.toLocaleString()} machines shown`}
+        {p.shownCount === null ? t('map.loadingMachines') : t('map.shown', { count: p.shownCount })}
       </p>
+      {p.shownCount !== null && shouldCluster(p.shownCount) && (
+        <p className="map-panel__hint">{t('map.clustered')}</p>
+      )}
       <fieldset className="stage-filter" data-testid="stage-filter">
-        <legend>Minimum stage</legend>
+        <legend>{t('map.minStage')}</legend>
         <div className="stage-filter__options">
           {STAGES.map((stage) => (
             <button
               key={stage}
               type="button"
               className="stage-filter__option"
-              aria-pressed={stage === minStage}
-              title={stage === 0 ? 'All machines' : `${stageLabel(stage)} or worse`}
+              aria-pressed={stage === p.minStage}
+              title={stage === 0 ? t('map.allMachines') : t('map.orWorse', { label: t(`stage.${stage}`) })}
               data-testid={`stage-filter-${stage}`}
-              onClick={() => onMinStageChange(stage)}
+              onClick={() => p.onMinStageChange(stage)}
             >
               <span className="dot" style={{ background: STAGE_COLORS[stage] }} aria-hidden="true" />
-              {minStageLabel(stage)}
+              {label(stage)}
             </button>
           ))}
         </div>
       </fieldset>
+      <label className="map-panel__select">
+        {t('map.freshness')}
+        <select
+          data-testid="freshness-filter"
+          value={p.freshness}
+          onChange={(e) => p.onFreshnessChange(e.target.value as Freshness)}
+        >
+          {FRESHNESS.map((f) => (
+            <option key={f} value={f}>
+              {t(`map.fresh_${f}`)}
+            </option>
+          ))}
+        </select>
+      </label>
+      <p className="map-panel__legend">
+        {t('map.legendRelay')} · {t('map.legendFaded')}
+      </p>
     </section>
   );
 }
