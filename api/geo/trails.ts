@@ -21,7 +21,10 @@ const toFix = (r: FixRow): TrailFix => ({
 // A usable fix, as shared/protocol hasUsableFix and latest_position have it.
 const USABLE = `(t.fix is distinct from false) and not (t.lat = 0 and t.lon = 0)`;
 
-/** null when the machine is unknown. Only fixes taken while a device sat on the machine count. */
+/**
+ * null when the machine is unknown. Only fixes taken while a device sat on the machine count, and
+ * only those received by `to`: the trail as it was known then (a backlog uploaded later is not).
+ */
 export async function machineTrail(
   db: Sql,
   machineId: string,
@@ -36,7 +39,7 @@ export async function machineTrail(
      join telemetry t on t.device_id = i.device_id
       and t.ts >= greatest(i.installed_at, $2::timestamptz)
       and t.ts <= least(coalesce(i.removed_at, 'infinity'::timestamptz), $3::timestamptz)
-     where i.machine_id = $1 and ${USABLE}
+     where i.machine_id = $1 and ${USABLE} and t.received_at <= $3::timestamptz
      order by t.ts, t.seq`,
     [machineId, new Date(from).toISOString(), new Date(to).toISOString()],
   );
