@@ -116,7 +116,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   }
 
   /** Moves one open command as far as it goes now (queue and send in one pass). */
-  async function advance(id: string): Promise<void> {
+  async function advance(id: string, back: ReadonlySet<string> = reconnected): Promise<void> {
     let publish: { topic: string; payload: string } | null = null;
     await o.feed.run(async (tx, onTransition) => {
       const { rows } = await tx.query<{ id: string }>(
@@ -125,14 +125,15 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       );
       if (rows.length === 0) return; // another node has it
       let c = (await findCommand(tx, id)) as CommandRow;
+      // One evaluation for the whole pass: queueing and sending happen at the same moment.
+      const p = profileNamed(c.profile);
+      const t = now();
+      const evaluation = evaluate(
+        { type: c.type, requestedBy: c.requestedBy },
+        await policyContext(tx, c, p, t),
+      );
       for (let i = 0; i < 3; i++) {
-        const p = profileNamed(c.profile);
-        const t = now();
-        const evaluation = evaluate(
-          { type: c.type, requestedBy: c.requestedBy },
-          await policyContext(tx, c, p, t),
-        );
-        const step = nextStep(c, evaluation, t, reconnected.has(c.deviceId));
+        const step = nextStep(c, evaluation, t, back.has(c.deviceId));
         const policy = { ...evaluation, profile: p.id };
         if (step.kind === 'wait') return;
         if (step.kind === 'expire') {
@@ -240,8 +241,19 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
 
   /** A cured account's machine is released without approval. */
   async function releaseCured(): Promise<void> {
+    // Candidates in one query (the cached stage of the machine's active contract); each is then
+    // checked properly, under a lock, by the same rule the property tests hold.
     const { rows } = await o.db.query<{ device_id: string }>(
-      `select distinct device_id from command where type = 'immobilize' and attempts > 0 and state <> 'FAILED'`,
+      `with last_sent as (
+         select distinct on (device_id) device_id, seq, state from command
+         where type = 'immobilize' and attempts > 0 order by device_id, seq desc)
+       select l.device_id from last_sent l
+       left join installation i on i.device_id = l.device_id and i.removed_at is null
+       left join contract c on c.machine_id = i.machine_id and c.status = 'active'
+       where l.state <> 'FAILED' and coalesce(c.stage, 0) < $1
+         and not exists (select 1 from command r where r.device_id = l.device_id and r.type = 'release'
+                         and r.seq > l.seq and r.state not in ('FAILED', 'EXPIRED', 'CANCELLED', 'REJECTED'))`,
+      [o.profile.minStage],
     );
     for (const { device_id: deviceId } of rows) {
       await o.feed.run(async (tx, onTransition) => {
@@ -314,16 +326,34 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
   }
 
+  /**
+   * The commands that may have something to do now: approved or queued ones; requested ones that
+   * need no approval; sent ones whose resend is due (5 s at the earliest) or whose device just came
+   * back; and anything past its validity. A command waiting for a person is left alone.
+   */
+  async function due(): Promise<string[]> {
+    const t = now();
+    const { rows } = await o.db.query<{ id: string }>(
+      `select id from command
+       where state in ('APPROVED', 'QUEUED')
+          or (state = 'REQUESTED' and type <> 'immobilize' and not emergency)
+          or (state = 'SENT' and (last_sent_at <= $1 or device_id = any($2::text[])))
+          or (state in ('REQUESTED', 'APPROVED', 'QUEUED', 'SENT') and expires_at <= $3)
+          or (state = 'ACKED' and type not in ('immobilize') and expires_at <= $3)
+       order by seq`,
+      [new Date(t - 5_000).toISOString(), [...reconnected], new Date(t).toISOString()],
+    );
+    return rows.map((r) => r.id);
+  }
+
   async function pass(): Promise<void> {
     await confirmByTelemetry();
     await releaseCured();
     await rearm();
-    const open = await findCommands(o.db, {
-      states: ['REQUESTED', 'APPROVED', 'QUEUED', 'SENT', 'ACKED'],
-      limit: 10_000,
-    });
-    for (const c of open.reverse()) await advance(c.id);
-    reconnected.clear();
+    const back = new Set(reconnected);
+    const ids = await due();
+    for (const d of back) reconnected.delete(d);
+    for (const id of ids) await advance(id, back);
   }
 
   function kick(): void {
