@@ -81,6 +81,9 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     let ack: CommandAck;
     try {
       ack = JSON.parse(payload.toString('utf8')) as CommandAck;
+      // A box of the earlier protocol revision answers { id, ok: false, reason }: a refusal.
+      const legacy = ack as CommandAck & { ok?: unknown };
+      if (legacy.status === undefined && legacy.ok === false) ack = { ...ack, status: 'refused' };
       if (typeof ack?.id !== 'string' || !['accepted', 'done', 'refused'].includes(ack.status))
         throw new Error('shape');
     } catch {
