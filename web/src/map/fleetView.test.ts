@@ -53,6 +53,19 @@ describe('the fleet as drawn', () => {
     expect('age' in fleet.features[0]!.properties).toBe(false);
   });
 
+  it('reuses what did not change and redoes what aged or moved datum', () => {
+    const a = drawnFleet(fleet, 'all', NOW).features;
+    const b = drawnFleet(fleet, 'all', NOW).features;
+    expect(b[0]).toBe(a[0]);
+    // An hour later the fresh machine is a day-old one: redrawn with its new class.
+    const later = drawnFleet(fleet, 'all', NOW + 3_600_000).features;
+    expect(later[0]).not.toBe(a[0]);
+    expect(later[0]!.properties.age).toBe(1);
+    const gcj = drawnFleet(fleet, 'all', NOW, 'gcj02').features;
+    expect(gcj[0]!.geometry.coordinates).not.toEqual(a[0]!.geometry.coordinates);
+    expect(fleet.features[0]!.geometry.coordinates).toEqual([116, 39]);
+  });
+
   it('clusters a large fleet only', () => {
     expect(shouldCluster(30)).toBe(false);
     expect(shouldCluster(20_000)).toBe(true);
