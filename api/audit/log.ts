@@ -95,14 +95,17 @@ export async function listAudit(db: Sql, after: number, limit: number): Promise<
 
 export const VERIFY_PAGE = 5_000;
 
-/** Verifies the chain from the genesis, a page at a time (memory does not grow with the table). */
+/**
+ * Verifies the chain from the genesis, a page at a time: memory does not grow with the table, and
+ * the next page is read while this one is hashed.
+ */
 export async function verifyAuditChain(db: Sql, pageSize = VERIFY_PAGE): Promise<ChainReport> {
   const verifier = new ChainVerifier();
-  let after = 0;
-  for (;;) {
-    const page = await listAudit(db, after, pageSize);
+  let next: Promise<ChainedEntry[]> | null = listAudit(db, 0, pageSize);
+  while (next) {
+    const page: ChainedEntry[] = await next;
+    next = page.length === pageSize ? listAudit(db, page[page.length - 1]!.seq, pageSize) : null;
     for (const entry of page) verifier.push(entry);
-    if (page.length < pageSize) return verifier.report();
-    after = page[page.length - 1]!.seq;
   }
+  return verifier.report();
 }

@@ -218,7 +218,8 @@ async function reinsert(db: Database, e: ChainedEntry): Promise<void> {
   );
 }
 
-describe(`npm run audit:verify (${engineName})`, () => {
+// Each run starts tsx and opens the database: seconds each, more on a busy machine.
+describe(`npm run audit:verify (${engineName})`, { timeout: 240_000 }, () => {
   // The command opens the database itself: a scratch PostgreSQL database, or an embedded one on
   // disk (the in-memory one of the other tests is not reachable from another process).
   let scratch: ScratchDatabase;

@@ -127,6 +127,13 @@ describe('verifying a chain', () => {
     expect(verifyChain(renumbered).firstBroken).toEqual({ seq: 3, reason: 'prev_hash mismatch' });
   });
 
+  it('calls an entry that cannot be written canonically a hash mismatch instead of failing', () => {
+    const c = chain(3);
+    // jsonb keeps 1e400 exactly; it reads back as Infinity, which has no canonical form.
+    c[1] = { ...c[1]!, detail: { amount: Number.POSITIVE_INFINITY } };
+    expect(verifyChain(c).firstBroken).toEqual({ seq: 2, reason: 'hash mismatch' });
+  });
+
   it('reports only the first break', () => {
     const c = chain(10);
     c[2] = { ...c[2]!, actor: 'someone else' };
