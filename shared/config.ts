@@ -104,7 +104,7 @@ const ConfigFields = z.object({
   INGEST_SHARE_GROUP: z
     .string()
     .regex(
-      /^[^/+#\s\u0000-\u001f\u007f]{1,64}$/,
+      /^[^/+#\s\p{Cc}]{1,64}$/u,
       'INGEST_SHARE_GROUP must be one MQTT topic level: 1-64 characters, no / + # or spaces',
     )
     .default('ingest'),

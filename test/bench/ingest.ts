@@ -18,6 +18,7 @@ import type { Database, Sql } from '../../db/client.ts';
 import { type TelemetryRow, writeBatch } from '../../ingest/store.ts';
 import { startIngest } from '../../ingest/worker.ts';
 import type { Telemetry } from '../../shared/protocol.ts';
+import { forgetSessions, uniqueIngestIdentity } from '../support/broker-sessions.ts';
 import { type BenchBroker, openBenchDatabase, openBroker } from './engines.ts';
 import { benchDeviceId, benchReport, type PublishPlan, type PublishResult } from './publisher.ts';
 
@@ -273,7 +274,9 @@ function instrument(db: Database, latencies: number[], stats: { commits: number;
 async function ingestRun(broker: BenchBroker, db: Database, o: Options): Promise<IngestResult> {
   const latencies: number[] = [];
   const stats = { commits: 0, lastCommitAt: 0 };
-  const tag = Math.random().toString(36).slice(2, 8);
+  // A session and a group of the run's own: on a shared broker, sessions other workers left in a
+  // group (theirs or a killed bench's) must not take a share of the bench's messages.
+  const ingest = uniqueIngestIdentity('bench-ingest');
   // Ingest stores telemetry only for devices in the registry.
   await provisionDevices(
     db,
@@ -294,10 +297,8 @@ async function ingestRun(broker: BenchBroker, db: Database, o: Options): Promise
   const worker = await startIngest({
     db: instrument(db, latencies, stats),
     mqttUrl: broker.url,
-    clientId: `bench-ingest-${tag}`,
-    // A group of its own: on a shared broker, other workers in `$share/ingest` must not take a
-    // share of the bench's messages.
-    shareGroup: broker.shared ? `bench-${tag}` : null,
+    clientId: ingest.clientId,
+    shareGroup: broker.shared ? ingest.shareGroup : null,
     logger: pino({ level: 'silent' }),
     maxPayloadBytes: 65536,
     maxClockSkewMs: 300_000,
@@ -335,6 +336,12 @@ async function ingestRun(broker: BenchBroker, db: Database, o: Options): Promise
   } finally {
     await worker.stop();
     rss.stop();
+    // The worker's persistent session would otherwise stay on the broker for good.
+    if (broker.shared) {
+      await forgetSessions(broker.url, [ingest.clientId]).catch((e: Error) =>
+        log(`  could not remove the session ${ingest.clientId}: ${e.message}`),
+      );
+    }
   }
   const { rows } = await db.query<{ stored: number; distinct: number; rp50: number; rp99: number }>(
     `select count(*)::int as stored,

@@ -16,6 +16,7 @@ import { type Database, openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { startIngest } from '../../ingest/worker.ts';
 import { topics } from '../../shared/protocol.ts';
+import { forgetSessions, runUnique, uniqueIngestIdentity } from '../support/broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -24,7 +25,7 @@ const silent = pino({ level: 'silent' });
 const tag = randomBytes(3).toString('hex');
 
 async function publishReports(url: string, devices: number, perDevice: number, onEach?: (n: number) => void) {
-  const client = await mqtt.connectAsync(url, { clientId: `pub-${tag}-${Math.random()}` });
+  const client = await mqtt.connectAsync(url, { clientId: runUnique('pub'), clean: true });
   const t0 = Date.now() - 3_600_000;
   let n = 0;
   for (let i = 0; i < perDevice; i++) {
@@ -73,11 +74,6 @@ const counts = async (db: Database) =>
     )
   ).rows[0]!;
 
-async function forgetSession(clientId: string) {
-  const c = await mqtt.connectAsync(realBroker!, { clientId, clean: true });
-  await c.endAsync();
-}
-
 describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
   let scratch: ScratchDatabase | undefined;
   let db: Database | undefined;
@@ -94,6 +90,9 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
     await migrate(db);
     await provisionReporters(db, 10);
     const writes = [0, 0];
+    // One group for both workers, used by this run alone: sessions other runs left in a group
+    // would take a share of the messages.
+    const { shareGroup } = uniqueIngestIdentity();
     const worker = async (i: number) => {
       // Each worker's own counting view of the database, to see that both took part.
       const counted: Database = {
@@ -103,19 +102,19 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
           return db!.transaction(fn);
         },
       };
-      const clientId = `ingest-${tag}-${i}`;
+      const clientId = `${shareGroup}-${i}`;
       const w = await startIngest({
         db: counted,
         mqttUrl: realBroker!,
         clientId,
-        shareGroup: `ingest-${tag}`,
+        shareGroup,
         logger: silent,
         maxPayloadBytes: 65536,
         maxClockSkewMs: 300_000,
       });
       cleanups.push(async () => {
         await w.stop();
-        await forgetSession(clientId);
+        await forgetSessions(realBroker!, [clientId]);
       });
     };
     await worker(0);
@@ -138,7 +137,9 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
     db = await openDatabase({ url: scratch.url });
     await migrate(db);
     await provisionReporters(db, 6);
-    const clientId = `ingest-kill-${tag}`;
+    // Killed, the worker leaves its session in its group; a group of this run's own keeps sessions
+    // other runs left from taking messages, and the session is removed at the end.
+    const { clientId, shareGroup } = uniqueIngestIdentity('ingest-kill');
     const startWorker = async (): Promise<ChildProcess> => {
       const child = spawn(process.execPath, ['--import', 'tsx', 'main.ts'], {
         cwd: ROOT,
@@ -148,6 +149,7 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
           MQTT_URL: realBroker,
           DATABASE_URL: scratch!.url,
           INGEST_CLIENT_ID: clientId,
+          INGEST_SHARE_GROUP: shareGroup,
           SIM_DEVICES: '0',
           LOG_LEVEL: 'info',
         },
@@ -163,8 +165,13 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
     };
     let child = await startWorker();
     cleanups.push(async () => {
-      child.kill('SIGTERM');
-      await forgetSession(clientId);
+      // The session goes only once the worker is gone: a live one would reconnect and remake it.
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        await exited;
+      }
+      await forgetSessions(realBroker!, [clientId]);
     });
     let killedAt = 0;
     const published = await publishReports(realBroker!, 6, 100, (n) => {

@@ -2,11 +2,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
 import { type Platform, startPlatform } from '../../main.ts';
 import type { Config } from '../../shared/config.ts';
 import { TEST_JWT_SECRET } from './auth.ts';
-import { realBroker, scratchDatabase } from './engines.ts';
+import { forgetSessions, uniqueIngestIdentity } from './broker-sessions.ts';
+import { scratchDatabase } from './engines.ts';
 
 export interface TestPlatform {
   /** The running instance; replaced by restart(). */
@@ -22,7 +22,8 @@ export interface TestPlatform {
 export async function startTestPlatform(overrides: Partial<Config> = {}): Promise<TestPlatform> {
   const scratch = await scratchDatabase();
   const dataDir = mkdtempSync(join(tmpdir(), 'rt-test-'));
-  const ingestClientId = `ingest-test-${process.pid}-${Date.now()}`;
+  // The ingest worker's session and share group belong to this run alone (test/support/broker-sessions.ts).
+  const ingest = uniqueIngestIdentity('ingest-test');
   const config: Partial<Config> = {
     PORT: 0,
     MQTT_PORT: 0,
@@ -30,7 +31,8 @@ export async function startTestPlatform(overrides: Partial<Config> = {}): Promis
     LOG_LEVEL: 'silent',
     DATA_DIR: dataDir,
     DATABASE_URL: scratch.url,
-    INGEST_CLIENT_ID: ingestClientId,
+    INGEST_CLIENT_ID: ingest.clientId,
+    INGEST_SHARE_GROUP: ingest.shareGroup,
     // PostgreSQL needs a configured secret; embedded, the platform makes and keeps its own.
     ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
     ...overrides,
@@ -63,13 +65,19 @@ export async function startTestPlatform(overrides: Partial<Config> = {}): Promis
       return t.current;
     },
     async teardown() {
-      await t.current.stop();
-      if (realBroker) {
-        // Forget the test worker's persistent session so the shared broker stops queueing for it.
-        const c = await mqtt.connectAsync(realBroker, { clientId: ingestClientId, clean: true });
-        await c.endAsync();
+      try {
+        await t.current.stop();
+        // Forget the worker's persistent session so the broker stops keeping (and queueing for) it.
+        const { MQTT_URL, MQTT_USERNAME, MQTT_PASSWORD, ROLES, INGEST_CLIENT_ID } = t.current.config;
+        if (MQTT_URL && ROLES.includes('ingest')) {
+          await forgetSessions(MQTT_URL, [INGEST_CLIENT_ID ?? ingest.clientId], {
+            username: MQTT_USERNAME,
+            password: MQTT_PASSWORD,
+          });
+        }
+      } finally {
+        await cleanup();
       }
-      await cleanup();
     },
   };
   return t;

@@ -80,4 +80,17 @@ describe('configuration', () => {
       if (!r.ok) expect(r.errors.join('\n')).toContain('TELEMETRY_RETENTION_DAYS');
     }
   });
+
+  it('takes the ingest share group as one MQTT topic level, "ingest" by default', () => {
+    expect(parseConfig({})).toMatchObject({ ok: true, config: { INGEST_SHARE_GROUP: 'ingest' } });
+    expect(parseConfig({ INGEST_SHARE_GROUP: 'ingest-eu_2.a' })).toMatchObject({
+      ok: true,
+      config: { INGEST_SHARE_GROUP: 'ingest-eu_2.a' },
+    });
+    for (const bad of ['a/b', 'in+', '#', 'two words', 'x'.repeat(65), 'tab\there']) {
+      const r = parseConfig({ INGEST_SHARE_GROUP: bad });
+      expect(r.ok, bad).toBe(false);
+      if (!r.ok) expect(r.errors.join('\n')).toContain('INGEST_SHARE_GROUP must be one MQTT topic level');
+    }
+  });
 });

@@ -1,0 +1,43 @@
+/**
+ * Names and clean-up for what a test leaves on a real broker. Mosquitto keeps a persistent session
+ * (clean session false) that was never cleaned up forever by default, and keeps handing an absent
+ * member of a shared-subscription group its share of the group's messages: a fixed group or client
+ * id would let sessions left by earlier runs (a SIGKILL, a crash) take this run's messages. So every
+ * run uses its own names, and removes the sessions it made on purpose.
+ */
+import { randomBytes } from 'node:crypto';
+import mqtt from 'mqtt';
+
+/** Unique to this test run: `<prefix>-t<pid><random>`, a valid client id and a single topic level. */
+export function runUnique(prefix: string): string {
+  return `${prefix}-t${process.pid}${randomBytes(4).toString('hex')}`;
+}
+
+/** A client id and share group of an ingest worker that no other run uses. */
+export function uniqueIngestIdentity(prefix = 'ingest'): { clientId: string; shareGroup: string } {
+  const name = runUnique(prefix);
+  return { clientId: name, shareGroup: name };
+}
+
+/**
+ * Removes persistent sessions: in MQTT 3.1.1 a connection with clean session true discards the
+ * client id's stored session, and its own ends with it. Only once the session's owner is gone —
+ * connecting with the id of a live client takes the connection over, and a client that reconnects
+ * on its own would make the session again.
+ */
+export async function forgetSessions(
+  url: string,
+  clientIds: string[],
+  login: { username?: string | undefined; password?: string | undefined } = {},
+): Promise<void> {
+  for (const clientId of clientIds) {
+    const c = await mqtt.connectAsync(url, {
+      clientId,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+      ...(login.username ? { username: login.username, password: login.password } : {}),
+    });
+    await c.endAsync();
+  }
+}
