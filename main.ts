@@ -17,6 +17,7 @@ import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './api/auth/demo-user
 import { loadOrCreateSecret } from './api/auth/secret.ts';
 import { createAuth } from './api/auth/service.ts';
 import { createTokens } from './api/auth/tokens.ts';
+import { appendAudit } from './api/audit/log.ts';
 import { startDispatcher } from './api/commands/dispatcher.ts';
 import { commandFeed } from './api/commands/feed.ts';
 import { profileNamed } from './api/commands/service.ts';
@@ -167,9 +168,13 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
       const policy = config.COMMAND_TTL_SECONDS
         ? { ...named, commandTtlMinutes: config.COMMAND_TTL_SECONDS / 60 }
         : named;
-      const feed = commandFeed(db, (updates) => {
-        apiMqtt.publish(LIVE_COMMANDS_TOPIC, JSON.stringify(updates), { qos: 0 });
-      });
+      const feed = commandFeed(
+        db,
+        (updates) => {
+          apiMqtt.publish(LIVE_COMMANDS_TOPIC, JSON.stringify(updates), { qos: 0 });
+        },
+        appendAudit,
+      );
       const dispatcher = startDispatcher({
         db,
         mqtt: apiMqtt,

@@ -13,6 +13,7 @@ import type { StageChange } from '../shared/live.ts';
 import { type PolicyProfile, PROFILES } from '../shared/policy.ts';
 import { installAccessControl } from './auth/access.ts';
 import type { Auth } from './auth/service.ts';
+import { appendAudit } from './audit/log.ts';
 import type { Dispatcher } from './commands/dispatcher.ts';
 import { type CommandFeed, commandFeed } from './commands/feed.ts';
 import { registerOpenApi } from './openapi.ts';
@@ -82,7 +83,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     prefix: '/api',
     db: options.db,
     now: options.now,
-    feed: options.commands?.feed ?? commandFeed(options.db, () => {}),
+    feed: options.commands?.feed ?? commandFeed(options.db, () => {}, appendAudit),
     profile: options.commands?.profile ?? PROFILES.default!,
     dispatcher: options.commands?.dispatcher,
   });

@@ -13,6 +13,7 @@ import type { CommandUpdate, ServerToClientEvents } from '../../shared/live.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { BoxFirmware } from '../../simulators/firmware.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
+import { forgetSessions } from '../support/broker-sessions.ts';
 import { engineName } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
@@ -127,6 +128,12 @@ describe(`remote disable on ${engineName}`, () => {
   afterAll(async () => {
     socket?.close();
     for (const b of boxes) await b.device.stop().catch(() => {});
+    // The boxes' persistent sessions would stay on a real broker forever.
+    for (const b of new Map(boxes.map((x) => [x.deviceId, x])).values()) {
+      await forgetSessions(platform.mqttUrl, [b.deviceId], { username: b.deviceId, password: b.token }).catch(
+        () => {},
+      );
+    }
     await platform?.teardown();
   });
 
@@ -195,6 +202,14 @@ describe(`remote disable on ${engineName}`, () => {
       'EXECUTED',
     ]);
     expect(done.body.transitions[1]).toMatchObject({ actor: expect.stringMatching(/^risk-manager-/) });
+    // Every transition is in the audit chain, in order.
+    const { rows: audited } = await platform.db.query<{ action: string }>(
+      'select action from audit_log where subject = $1 order by seq',
+      [`command:${id}`],
+    );
+    expect(audited.map((a) => a.action)).toEqual(
+      done.body.transitions.map((t: { to: string }) => `command.${t.to.toLowerCase()}`),
+    );
     await waitFor(async () => updates.some((u) => u.commandId === id && u.to === 'EXECUTED'), {
       what: 'live EXECUTED',
     });

@@ -1,0 +1,240 @@
+/**
+ * Commands over time, through the real broker and database: an expired command is never carried
+ * out (even when the box hears of it later), and an emergency release needs a second approver and
+ * re-arms the machine after its window while the account is still overdue. Commands here are valid
+ * for 20 s (COMMAND_TTL_SECONDS) so that expiry happens within the test.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { provisionDevices } from '../../api/devices/registry.ts';
+import { SimDevice } from '../../simulators/device.ts';
+import { BoxFirmware } from '../../simulators/firmware.ts';
+import { authHeader, signedInAs } from '../support/auth.ts';
+import { forgetSessions } from '../support/broker-sessions.ts';
+import { engineName } from '../support/engines.ts';
+import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { waitFor } from '../support/wait.ts';
+
+const run = `${process.pid}${Date.now() % 100000}`;
+const DAY = 86_400_000;
+
+describe(`command lifetime on ${engineName}`, () => {
+  let platform: TestPlatform;
+  const tokens: Record<string, string> = {};
+  const devices: SimDevice[] = [];
+  const logins: { deviceId: string; token: string }[] = [];
+
+  const api = async (who: string, method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${platform.url}${path}`, {
+      method,
+      headers: {
+        ...authHeader(tokens[who] ?? ''),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+    return { status: res.status, body: (await res.json()) as any };
+  };
+  const state = async (id: string) => (await api('risk1', 'GET', `/api/commands/${id}`)).body.state as string;
+
+  const box = async (n: number) => {
+    const deviceId = `LT${run}-${n}`;
+    const token = `lt-${run}-${n}`.padEnd(32, 'y');
+    await provisionDevices(platform.db, [
+      {
+        deviceId,
+        token,
+        machine: {
+          id: `ML${run}-${n}`,
+          make: 'XCMG',
+          model: 'XE60',
+          type: 'excavator',
+          serial: `PL${run}-${n}`,
+          year: 2022,
+        },
+      },
+    ]);
+    const contract = await api('admin', 'POST', '/api/contracts', {
+      number: `LT-${run}-${n}`,
+      kind: 'finance_lease',
+      principal: 2_400_000,
+      startDate: '2024-01-01',
+      termMonths: 24,
+      customer: { name: '测试' },
+      machineId: `ML${run}-${n}`,
+    });
+    expect(contract.body.contract.overdue.stage).toBe(3);
+    for (const channel of ['sms', 'phone']) {
+      await api('collector', 'POST', `/api/contracts/${contract.body.id}/activities`, {
+        kind: 'gps_stop_warning',
+        channel,
+        occurredAt: new Date(Date.now() - 5 * DAY).toISOString(),
+      });
+    }
+    const firmware = new BoxFirmware(deviceId, token);
+    logins.push({ deviceId, token });
+    const connect = () => {
+      const device = new SimDevice({
+        deviceId,
+        token,
+        mqttUrl: platform.mqttUrl,
+        reconnectPeriodMs: 300,
+        onCommand: (command) => firmware.onCommand(command, Date.now()),
+      });
+      devices.push(device);
+      device.start();
+      return device;
+    };
+    return { deviceId, contractId: contract.body.id as string, firmware, connect };
+  };
+
+  beforeAll(async () => {
+    platform = await startTestPlatform({ COMMAND_TTL_SECONDS: 20 });
+    for (const [name, role] of [
+      ['risk1', 'risk_manager'],
+      ['risk2', 'risk_manager'],
+      ['collector', 'collector'],
+      ['admin', 'admin'],
+    ] as const) {
+      tokens[name] = (await signedInAs(platform.url, platform.db, role)).token;
+    }
+  }, 180_000);
+  afterAll(async () => {
+    for (const d of devices) await d.stop().catch(() => {});
+    for (const l of logins) {
+      await forgetSessions(platform.mqttUrl, [l.deviceId], { username: l.deviceId, password: l.token }).catch(
+        () => {},
+      );
+    }
+    await platform?.teardown();
+  });
+
+  it('a command that expires while the box is away is never carried out', async () => {
+    const b = await box(1);
+    const device = b.connect();
+    await waitFor(async () => device.stats().connects > 0, { what: 'box connected' });
+    device.publishTelemetry(
+      b.firmware.report({ v: 1, ts: Date.now(), lat: 30.5, lon: 114.3, fix: true, ign: false, spd: 0 }),
+    );
+    await waitFor(
+      async () =>
+        (await platform.db.query('select 1 from latest_position where device_id = $1', [b.deviceId])).rows
+          .length > 0,
+      { what: 'report stored' },
+    );
+    await device.stop(); // away, its persistent session keeps what is sent meanwhile
+
+    const locate = await api('risk1', 'POST', '/api/commands', {
+      deviceId: b.deviceId,
+      type: 'locate',
+      reason: 'where',
+    });
+    expect(locate.status).toBe(201);
+    await waitFor(async () => (await state(locate.body.id)) === 'SENT', { what: 'SENT' });
+    await waitFor(async () => (await state(locate.body.id)) === 'EXPIRED', {
+      what: 'EXPIRED',
+      timeoutMs: 40_000,
+      everyMs: 500,
+    });
+
+    b.connect(); // back: the broker delivers the old command; the box refuses it as expired
+    await waitFor(
+      async () => b.firmware.immobilizer.events.length > 0 || (await lastAckReason(locate.body.id)) !== null,
+      {
+        what: 'the box to answer',
+        timeoutMs: 15_000,
+        everyMs: 200,
+      },
+    ).catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(b.firmware.immobilizer.events.filter((e) => e.kind === 'located')).toEqual([]);
+    expect(await state(locate.body.id)).toBe('EXPIRED');
+  }, 90_000);
+
+  const lastAckReason = async (id: string) =>
+    (
+      await platform.db.query<{ ack_reason: string | null }>('select ack_reason from command where id = $1', [
+        id,
+      ])
+    ).rows[0]?.ack_reason ?? null;
+
+  it('an emergency release needs a second approver and re-arms after its window if still overdue', async () => {
+    const b = await box(2);
+    const device = b.connect();
+    await waitFor(async () => device.stats().connects > 0, { what: 'box connected' });
+    const parked = () =>
+      device.publishTelemetry(
+        b.firmware.report({ v: 1, ts: Date.now(), lat: 30.5, lon: 114.3, fix: true, ign: false, spd: 0 }),
+      );
+    parked();
+    await waitFor(
+      async () =>
+        (await platform.db.query('select 1 from latest_position where device_id = $1', [b.deviceId])).rows
+          .length > 0,
+      { what: 'report stored' },
+    );
+    const imm = await api('risk1', 'POST', '/api/commands', {
+      contractId: b.contractId,
+      type: 'immobilize',
+      reason: 'stage 3',
+    });
+    await api('risk2', 'POST', `/api/commands/${imm.body.id}/approve`, { note: 'ok' });
+    await waitFor(
+      async () => {
+        parked();
+        return (await state(imm.body.id)) === 'EXECUTED';
+      },
+      { what: 'immobilize EXECUTED', everyMs: 500 },
+    );
+
+    // The customer's child is ill and the machine must move: an emergency release, still overdue.
+    const rel = await api('risk1', 'POST', '/api/commands', {
+      contractId: b.contractId,
+      type: 'release',
+      reason: 'emergency: hospital run',
+    });
+    expect(rel.body).toMatchObject({ state: 'REQUESTED', emergency: true });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(await state(rel.body.id)).toBe('REQUESTED'); // held for the second person
+    expect((await api('risk1', 'POST', `/api/commands/${rel.body.id}/approve`, {})).status).toBe(403);
+    await api('risk2', 'POST', `/api/commands/${rel.body.id}/approve`, { note: 'seen the hospital note' });
+    await waitFor(
+      async () => {
+        parked();
+        return (await state(rel.body.id)) === 'EXECUTED';
+      },
+      { what: 'release EXECUTED', everyMs: 500 },
+    );
+    expect(b.firmware.immobilizer.state).toEqual({ armed: false, engaged: false });
+    const { rows } = await platform.db.query<{ rearm_at: Date }>(
+      'select rearm_at from command where id = $1',
+      [rel.body.id],
+    );
+    const window = new Date(rows[0]!.rearm_at).getTime() - Date.now();
+    expect(window).toBeGreaterThan(47 * 3_600_000);
+    expect(window).toBeLessThanOrEqual(48 * 3_600_000);
+
+    // The window is over (moved to now) and the account is still overdue: the machine is re-armed.
+    await platform.db.query(`update command set rearm_at = now() - interval '1 second' where id = $1`, [
+      rel.body.id,
+    ]);
+    await waitFor(async () => b.firmware.immobilizer.state.armed, {
+      what: 're-armed on the box',
+      timeoutMs: 20_000,
+      everyMs: 200,
+    });
+    const list = await api('risk1', 'GET', `/api/commands?deviceId=${b.deviceId}`);
+    const rearm = list.body.find(
+      (c: { type: string; requestedBy: string }) => c.type === 'immobilize' && c.requestedBy === 'system',
+    );
+    expect(rearm).toBeDefined();
+    const detail = await api('risk1', 'GET', `/api/commands/${rearm.id}`);
+    expect(detail.body.approvals).toEqual([
+      expect.objectContaining({ decision: 'approve', note: expect.stringContaining(imm.body.id) }),
+    ]);
+    expect(detail.body.transitions.map((t: { to: string }) => t.to).slice(0, 2)).toEqual([
+      'REQUESTED',
+      'APPROVED',
+    ]);
+  }, 120_000);
+});
