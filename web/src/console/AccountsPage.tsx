@@ -81,7 +81,7 @@ export function AccountsPage({ defaultStage }: { defaultStage: number | null }) 
               </td>
               <td className="num">{f.money(a.overdueAmount)}</td>
               <td className="num">{f.number(a.daysPastDue)}</td>
-              <td>{a.nextAction}</td>
+              <td>{f.nextAction(a.nextAction)}</td>
             </tr>
           ))}
         </tbody>

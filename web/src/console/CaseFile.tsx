@@ -55,7 +55,7 @@ export function CaseFile({
         </span>
       </header>
       <div className="case-file__grid">
-        <section>
+        <section className="case-file__column">
           <dl className="figures">
             <Row
               label={t('machine.customer')}
@@ -81,7 +81,11 @@ export function CaseFile({
             <Row label={t('caseFile.penalty')} value={f.money(c.overdue.penalty)} />
             <Row label={t('caseFile.outstanding')} value={f.money(c.overdue.totalOutstanding)} />
             <Row label={t('caseFile.paid')} value={f.money(c.overdue.totalPaid)} />
-            <Row label={t('panel.nextAction')} value={c.nextAction.text} testId="case-next-action" />
+            <Row
+              label={t('panel.nextAction')}
+              value={f.nextAction(c.nextAction.code, c.nextAction.text)}
+              testId="case-next-action"
+            />
           </dl>
           {device && (
             <button
@@ -107,7 +111,7 @@ export function CaseFile({
             ))}
           </div>
         </section>
-        <section>
+        <section className="case-file__column">
           <h2>{t('caseFile.schedule')}</h2>
           <Schedule contract={c} f={f} />
           <h2>{t('caseFile.payments')}</h2>
@@ -127,7 +131,7 @@ export function CaseFile({
             </table>
           )}
         </section>
-        <section>
+        <section className="case-file__column">
           <h2>{t('caseFile.timeline')}</h2>
           {abilities.recordActivity && (
             <AddActivity

@@ -17,6 +17,14 @@ export const en = {
     auditor: 'Auditor',
     admin: 'Administrator',
   },
+  nextAction: {
+    none: 'Current: nothing to do',
+    remind: 'Remind customer and guarantor',
+    lawyer_letter_visit: "Lawyer's letter and visit",
+    locate_and_tow: 'Locate and tow, or litigation',
+    resolve_dispute: 'Resolve the dispute first',
+    await_promise: 'Await the promise to pay',
+  },
   nav: {
     map: 'Map',
     nearest: 'Nearest',

@@ -55,6 +55,13 @@ export function useFormat() {
     date: (d: string | null) => format.formatDate(d, locale),
     ago: (iso: string | null) => format.formatAgo(iso, locale),
     distance: (m: number) => format.formatDistance(m, locale),
+    /** The next action: the api's own sentence in English (it names dates), else by its code. */
+    nextAction: (code: string, text?: string) => {
+      if (locale === 'en' && text) return text;
+      const key = `nextAction.${code}`;
+      const translated = t(key);
+      return translated === key ? (text ?? code) : translated;
+    },
   };
 }
 export type Formatters = ReturnType<typeof useFormat>;

@@ -19,6 +19,14 @@ export const zhCN: Resources = {
     auditor: '审计',
     admin: '管理员',
   },
+  nextAction: {
+    none: '正常：无需处理',
+    remind: '短信电话提醒客户和担保人',
+    lawyer_letter_visit: '律师函并上门拜访',
+    locate_and_tow: '定位设备并拖回，或提起诉讼',
+    resolve_dispute: '先处理争议',
+    await_promise: '等待客户按承诺还款',
+  },
   nav: { map: '地图', nearest: '附近', accounts: '账户', approvals: '审批', alerts: '告警', audit: '审计' },
   common: {
     loading: '加载中…',

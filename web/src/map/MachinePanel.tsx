@@ -93,7 +93,7 @@ function AccountFigures({ contract: c, f }: { contract: ContractView; f: Formatt
       `${t('stage.short', { stage: c.overdue.stage })} · ${t(`stage.${c.overdue.stage}`)}`,
       'stage',
     ],
-    [t('panel.nextAction'), c.nextAction.text, 'next-action'],
+    [t('panel.nextAction'), f.nextAction(c.nextAction.code, c.nextAction.text), 'next-action'],
   ];
   return (
     <>
