@@ -13,11 +13,11 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { startSilenceCheck } from './alerts/silence.ts';
 import { buildApp } from './api/app.ts';
+import { appendAudit } from './api/audit/log.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './api/auth/demo-users.ts';
 import { loadOrCreateSecret } from './api/auth/secret.ts';
 import { createAuth } from './api/auth/service.ts';
 import { createTokens } from './api/auth/tokens.ts';
-import { appendAudit } from './api/audit/log.ts';
 import { startDispatcher } from './api/commands/dispatcher.ts';
 import { commandFeed } from './api/commands/feed.ts';
 import { profileNamed } from './api/commands/service.ts';
@@ -29,6 +29,7 @@ import { passwordFileSync } from './broker/mosquitto-sync.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { migrate } from './db/migrate.ts';
 import { startDemoFleet } from './demo-fleet.ts';
+import { startOpsServer } from './ingest/http.ts';
 import { startIngest } from './ingest/worker.ts';
 import type { AlertView } from './shared/alerts.ts';
 import { type Config, configProblems, parseConfig } from './shared/config.ts';
@@ -72,8 +73,8 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
   };
 
   // One Prometheus registry per platform (never prom-client's global one, so tests and several
-  // platforms in one process do not collide), served by the api at GET /metrics. An ingest-only
-  // process (ROLES=ingest) has no HTTP server yet: its metrics are kept but not served (known gap).
+  // platforms in one process do not collide), served at GET /metrics by the api, or by the small
+  // ops server of a process without the api (ingest/http.ts).
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
 
@@ -123,6 +124,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
       mqttUrl = broker.url;
     }
 
+    let ingestConnected: (() => boolean) | null = null;
     if (has('ingest')) {
       const ingest = await startIngest({
         db,
@@ -137,6 +139,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         metrics,
       });
       stops.push(() => ingest.stop());
+      ingestConnected = ingest.connected;
     }
 
     let url: string | null = null;
@@ -221,6 +224,24 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
       });
       const { port } = app.server.address() as { port: number };
       url = `http://localhost:${port}`;
+    }
+
+    // Without the api, /metrics and /health still have a home (Prometheus, the orchestrator).
+    if (!has('api')) {
+      const ops = await startOpsServer({
+        port: config.PORT,
+        metrics,
+        async healthy() {
+          const database = await db.query('select 1').then(
+            () => true,
+            () => false,
+          );
+          const broker = ingestConnected?.() ?? true;
+          return { ok: database && broker, database, broker };
+        },
+      });
+      stops.push(() => ops.close());
+      url = ops.url;
     }
 
     let exampleDevice: Platform['exampleDevice'] = null;

@@ -1,7 +1,7 @@
 /**
  * Prometheus scrape endpoint: everything on the registry main.ts passes in — process metrics, and
- * the ingest metrics when ingest runs in this process. An ingest-only process (ROLES=ingest) has no
- * HTTP server yet, so its metrics are kept but not served (known gap).
+ * the ingest metrics when ingest runs in this process. An ingest-only process (ROLES=ingest) serves
+ * the same registry from ingest/http.ts.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { Registry } from 'prom-client';

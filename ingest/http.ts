@@ -1,0 +1,61 @@
+/**
+ * The small HTTP face of a process without the api (ROLES=ingest): GET /metrics for Prometheus and
+ * GET /health for the orchestrator, on PORT. Nothing else is served, so nothing needs signing in.
+ */
+import { createServer } from 'node:http';
+import type { Registry } from 'prom-client';
+
+export interface OpsServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startOpsServer(options: {
+  port: number;
+  metrics: Registry;
+  healthy: () => Promise<{ ok: boolean; [part: string]: unknown }>;
+}): Promise<OpsServer> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const answer = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type });
+      res.end(body);
+    };
+    if (req.method !== 'GET') return answer(405, 'application/json', '{"message":"GET only"}');
+    if (path === '/metrics') {
+      options.metrics.metrics().then(
+        (body) => answer(200, options.metrics.contentType, body),
+        () => answer(500, 'application/json', '{"message":"metrics failed"}'),
+      );
+      return;
+    }
+    if (path === '/health' || path === '/api/health') {
+      options.healthy().then(
+        (h) =>
+          answer(
+            h.ok ? 200 : 503,
+            'application/json',
+            JSON.stringify({ status: h.ok ? 'ok' : 'degraded', ...h }),
+          ),
+        () => answer(503, 'application/json', '{"status":"degraded"}'),
+      );
+      return;
+    }
+    answer(404, 'application/json', '{"message":"only /metrics and /health here"}');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new Error(`HTTP port ${options.port} is already in use. Set PORT to a free port.`)
+          : e,
+      ),
+    );
+    server.listen(options.port, '0.0.0.0', () => resolve());
+  });
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://localhost:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
