@@ -1,0 +1,279 @@
+/**
+ * The recovery agent's day in Chromium: the map opens on the stage-3 machines, a click opens the
+ * machine's panel with the contract figures the API gives; a trail plays back on the map and
+ * exports as files that parse; the UI speaks Chinese when the browser does or when switched.
+ */
+import { readFileSync } from 'node:fs';
+import { check } from '@placemarkio/check-geojson';
+import { gpx, kml } from '@tmcw/togeojson';
+import { DOMParser } from '@xmldom/xmldom';
+import type { FeatureCollection } from 'geojson';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MachineCollection } from '../../shared/map.ts';
+import type { ContractView } from '../../web/src/apiTypes.ts';
+import { formatMoney, formatNumber } from '../../web/src/common/format.ts';
+import type { RecoveryHandle } from '../../web/src/testHandle.ts';
+import { waitFor } from '../support/wait.ts';
+import { type E2E, SKIP_BROWSER, startE2E } from './browser.ts';
+
+const SIM_DEVICES = 30;
+
+describe.skipIf(SKIP_BROWSER)('recovery agent in Chromium', () => {
+  let e2e: E2E;
+  let page: Page;
+  let errors: string[];
+
+  const rendered = () => page.evaluate(() => window.__recovery?.renderedMachineIds() ?? []);
+  /** Screen position of a drawn machine, or null while it is not drawn. */
+  const screenPoint = (deviceId: string) =>
+    page.evaluate((id) => {
+      const map = (window.__recovery as RecoveryHandle).map;
+      const f = map.queryRenderedFeatures({ layers: ['machines'] }).find((x) => x.properties.deviceId === id);
+      if (f?.geometry.type !== 'Point') return null;
+      const p = map.project(f.geometry.coordinates as [number, number]);
+      const box = map.getContainer().getBoundingClientRect();
+      return { x: p.x + box.left, y: p.y + box.top };
+    }, deviceId);
+
+  beforeAll(async () => {
+    e2e = await startE2E(SIM_DEVICES);
+    // Wait until most of the fleet has reported, so there are stage-3 machines to find.
+    await waitFor(
+      async () => (await e2e.api<MachineCollection>('/api/map/machines')).features.length >= SIM_DEVICES / 2,
+      {
+        timeoutMs: 90_000,
+        everyMs: 500,
+        what: 'the simulated fleet to report',
+      },
+    );
+    ({ page, errors } = await e2e.open());
+    await e2e.signIn(page, 'agent');
+  });
+
+  afterAll(async () => {
+    await e2e?.stop();
+  });
+
+  it('opens on the stage-3 machines; a click shows the contract figures from the API', async () => {
+    const stage3 = (await e2e.api<MachineCollection>('/api/map/machines?minStage=3')).features;
+    expect(stage3.length).toBeGreaterThan(0);
+    expect(await page.getByTestId('stage-filter-3').getAttribute('aria-pressed')).toBe('true');
+    await page.waitForFunction(
+      (n) => (window.__recovery?.renderedMachineIds().length ?? 0) >= n,
+      stage3.length,
+      {
+        timeout: 60_000,
+        polling: 250,
+      },
+    );
+    const ids = await rendered();
+    const stageOf = new Map(stage3.map((f) => [f.properties.deviceId, f.properties.stage]));
+    // Only stage-3 machines are drawn (a machine that reached stage 3 since the API call may join).
+    const now3 = new Map(
+      (await e2e.api<MachineCollection>('/api/map/machines?minStage=3')).features.map((f) => [
+        f.properties.deviceId,
+        3,
+      ]),
+    );
+    for (const id of ids) expect(stageOf.get(id) ?? now3.get(id)).toBe(3);
+    await e2e.shot(page, 'recovery-map-stage3.png');
+
+    const target = stage3.find((f) => ids.includes(f.properties.deviceId))!;
+    const deviceId = target.properties.deviceId;
+    const at = await screenPoint(deviceId);
+    expect(at).not.toBeNull();
+    await page.mouse.click(at!.x, at!.y);
+    const panel = page.getByTestId('machine-panel');
+    await panel.waitFor({ timeout: 15_000 });
+    const shownId = await panel.getAttribute('data-device-id');
+    const shown = stage3.find((f) => f.properties.deviceId === shownId)!;
+    expect(shown).toBeDefined();
+    await page.getByTestId('panel-account').waitFor({ timeout: 15_000 });
+    const contract = await e2e.api<ContractView>(`/api/contracts/${shown.properties.contractId}`, 'agent');
+    expect(await page.getByTestId('panel-contract').textContent()).toBe(contract.number);
+    expect(await page.getByTestId('panel-customer').textContent()).toBe(contract.customer.name);
+    expect(await page.getByTestId('panel-overdue-amount').textContent()).toBe(
+      formatMoney(contract.overdue.overdueAmount, 'en'),
+    );
+    expect(await page.getByTestId('panel-days-past-due').textContent()).toBe(
+      formatNumber(contract.overdue.daysPastDue, 'en'),
+    );
+    expect(await page.getByTestId('panel-next-action').textContent()).toBe(contract.nextAction.text);
+    expect(contract.overdue.stage).toBe(3);
+    await page.getByTestId('engine-hours-chart').waitFor();
+    expect(await page.getByTestId('engine-hours-chart').getAttribute('data-days')).toBe('30');
+    expect(await page.getByTestId('health-last-seen').textContent()).not.toBe('—');
+    await e2e.shot(page, 'recovery-machine-panel.png');
+    expect(errors).toEqual([]);
+  });
+
+  it('plays a trail back on the map and exports it as GPX, KML and GeoJSON that parse', async () => {
+    // The fleet started minutes ago: pick a machine with a few fixes already.
+    const all = (await e2e.api<MachineCollection>('/api/map/machines')).features;
+    const withTrail = await waitFor(
+      async () => {
+        for (const f of all) {
+          const track = await e2e.api<{ features: { geometry: { type: string; coordinates: unknown[] } }[] }>(
+            `/api/devices/${f.properties.deviceId}/track`,
+          );
+          const line = track.features.find((x) => x.geometry.type === 'LineString');
+          if (line && line.geometry.coordinates.length >= 3) return f.properties.deviceId;
+        }
+        return null;
+      },
+      { timeoutMs: 180_000, everyMs: 5000, what: 'a machine with three fixes' },
+    );
+    await page.getByTestId('stage-filter-0').click();
+    await page.evaluate((id) => {
+      window.location.hash = `#/map/${id}`;
+    }, withTrail);
+    await page.waitForSelector(`[data-testid=machine-panel][data-device-id="${withTrail}"]`, {
+      timeout: 30_000,
+    });
+    await page.getByTestId('show-trail').click();
+    const playback = page.getByTestId('playback');
+    await playback.waitFor({ timeout: 15_000 });
+    expect(Number(await playback.getAttribute('data-fixes'))).toBeGreaterThanOrEqual(3);
+    const drawn = () =>
+      page.evaluate(() => {
+        const map = (window.__recovery as RecoveryHandle).map;
+        return {
+          line: map.queryRenderedFeatures({ layers: ['trail-line'] }).length,
+          marker: map
+            .queryRenderedFeatures({ layers: ['trail-playback'] })
+            .map((f) => (f.geometry.type === 'Point' ? f.geometry.coordinates : null))[0],
+        };
+      });
+    await page.waitForFunction(
+      () =>
+        (window.__recovery as RecoveryHandle).map.queryRenderedFeatures({ layers: ['trail-line'] }).length >
+        0,
+      undefined,
+      { timeout: 15_000, polling: 250 },
+    );
+    const start = (await drawn()).marker;
+    // Drag the playback to the end: the marker moves along the trail.
+    const slider = page.getByTestId('playback-slider');
+    const max = await slider.getAttribute('max');
+    await slider.fill(max!);
+    await page.waitForFunction(
+      (before) => {
+        const map = (window.__recovery as RecoveryHandle).map;
+        const f = map.queryRenderedFeatures({ layers: ['trail-playback'] })[0];
+        return (
+          f?.geometry.type === 'Point' && JSON.stringify(f.geometry.coordinates) !== JSON.stringify(before)
+        );
+      },
+      start,
+      { timeout: 15_000, polling: 250 },
+    );
+    await e2e.shot(page, 'recovery-trail-playback.png');
+
+    const downloaded = async (format: string) => {
+      const [download] = await Promise.all([
+        page.waitForEvent('download'),
+        page.getByTestId(`export-${format}`).click(),
+      ]);
+      expect(download.suggestedFilename()).toBe(`${withTrail}-track.${format}`);
+      return readFileSync((await download.path())!, 'utf8');
+    };
+    const fromGpx = gpx(
+      new DOMParser().parseFromString(await downloaded('gpx'), 'text/xml') as unknown as Document,
+    );
+    const gpxLine = fromGpx.features.find((f) => f.geometry?.type === 'LineString');
+    expect(gpxLine).toBeDefined();
+    expect((gpxLine!.geometry as { coordinates: unknown[] }).coordinates.length).toBeGreaterThanOrEqual(3);
+    const fromKml = kml(
+      new DOMParser().parseFromString(await downloaded('kml'), 'text/xml') as unknown as Document,
+    );
+    expect(fromKml.features.some((f) => f.geometry?.type === 'LineString')).toBe(true);
+    const geojson = check(await downloaded('geojson')) as FeatureCollection;
+    expect(geojson.features.some((f) => f.geometry?.type === 'LineString')).toBe(true);
+    expect(errors).toEqual([]);
+  });
+
+  it('lists the stage-3 machines nearest to the phone, and a tap shows one on the map', async () => {
+    const stage3 = (await e2e.api<MachineCollection>('/api/map/machines?minStage=3')).features;
+    const [lon, lat] = stage3[0]!.geometry.coordinates as [number, number];
+    const here = { latitude: lat + 0.05, longitude: lon + 0.05 };
+    const phone = await e2e.open({ geolocation: here });
+    await e2e.signIn(phone.page, 'agent');
+    await phone.page.getByTestId('nav-nearest').click();
+    await phone.page.getByTestId('locate').click();
+    const list = phone.page.getByTestId('nearest-list');
+    await list.waitFor({ timeout: 15_000 });
+    const expected = await e2e.api<{ deviceId: string }[]>(
+      `/api/recovery/nearest?lat=${here.latitude}&lon=${here.longitude}&minStage=3&limit=50`,
+      'agent',
+    );
+    const items = list.locator('li');
+    expect(await items.count()).toBe(expected.length);
+    await e2e.shot(phone.page, 'recovery-nearest.png');
+    await items.first().locator('button').click();
+    await phone.page.waitForSelector(
+      `[data-testid=machine-panel][data-device-id="${expected[0]!.deviceId}"]`,
+      {
+        timeout: 30_000,
+      },
+    );
+    expect(phone.errors).toEqual([]);
+    await phone.context.close();
+  });
+
+  it('lists the open alerts the API lists, and shows the auditor the verified chain', async () => {
+    await page.getByTestId('nav-alerts').click();
+    await page.getByTestId('alerts-page').waitFor();
+    const open = await e2e.api<{ id: string }[]>('/api/alerts?status=open', 'agent');
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid=alert-row]').length >= n,
+      open.length,
+      { timeout: 15_000 },
+    );
+    const rows = await page
+      .locator('[data-testid=alert-row]')
+      .evaluateAll((els) => els.map((e) => e.getAttribute('data-alert-id')));
+    for (const a of open) expect(rows).toContain(a.id);
+    await e2e.shot(page, 'recovery-alerts.png');
+    await page.getByTestId('nav-map').click();
+
+    const auditor = await e2e.open();
+    await e2e.signIn(auditor.page, 'auditor');
+    const status = auditor.page.getByTestId('audit-status');
+    await status.waitFor({ timeout: 15_000 });
+    const verified = await e2e.api<{ ok: boolean; count: number }>('/api/audit/verify', 'auditor');
+    expect(verified.ok).toBe(true);
+    expect(await status.getAttribute('data-ok')).toBe('true');
+    // The auditor reads; no GPS stop, no approvals, no recording.
+    expect(await auditor.page.getByTestId('nav-approvals').count()).toBe(0);
+    await e2e.shot(auditor.page, 'audit-verified.png');
+    expect(auditor.errors).toEqual([]);
+    await auditor.context.close();
+  });
+
+  it('speaks Chinese when switched, and when the browser is Chinese', async () => {
+    await page.getByTestId('language-switch').selectOption('zh-CN');
+    await page.waitForFunction(() => document.querySelector('[data-testid=nav-map]')?.textContent === '地图');
+    expect(await page.locator('.map-panel h1').textContent()).toBe('回收地图');
+    expect(await page.getByTestId('machine-count').textContent()).toMatch(/^显示 [\d,]+ 台设备$/);
+    expect(await page.getByTestId('logout').textContent()).toBe('退出');
+    await e2e.shot(page, 'recovery-zh-CN.png');
+    await page.getByTestId('language-switch').selectOption('en');
+
+    const zh = await e2e.open({ locale: 'zh-CN' });
+    await zh.page.getByTestId('login-form').waitFor({ timeout: 30_000 });
+    expect(await zh.page.locator('button[type=submit]').textContent()).toBe('登录');
+    await e2e.signIn(zh.page, 'risk1');
+    await zh.page.getByTestId('accounts-page').waitFor({ timeout: 15_000 });
+    await zh.page.getByTestId('account-row').first().waitFor({ timeout: 15_000 });
+    expect(await zh.page.locator('.accounts h1').textContent()).toBe('账户');
+    // Money in the Chinese format: ¥ with grouping and two decimals.
+    expect(await zh.page.locator('[data-testid=account-row] td.num').first().textContent()).toMatch(
+      /^¥[\d,]+\.\d{2}$/,
+    );
+    await e2e.shot(zh.page, 'console-accounts-zh-CN.png');
+    expect(zh.errors).toEqual([]);
+    await zh.context.close();
+    expect(errors).toEqual([]);
+  });
+});
