@@ -160,9 +160,11 @@ export function observe(
       observed.moving_ignition_off = moving && r.ign === false;
       if (observed.moving_ignition_off) detail.moving_ignition_off = { spd: r.spd ?? null };
     }
-    if (ctx.hasAllowedRegion) observed.left_region = !ctx.insideAllowed(r);
-    if (ctx.stage !== null && ctx.stage < 3) observed.far_from_sites = false;
-    else if (ctx.stage === 3 && ctx.knownSites.length > 0) {
+    // No allowed region (any more) or no stage-3 account with known sites: the condition is absent,
+    // which also clears an alert whose geofence was deleted or whose account was cured.
+    observed.left_region = ctx.hasAllowedRegion && !ctx.insideAllowed(r);
+    observed.far_from_sites = false;
+    if (ctx.stage === 3 && ctx.knownSites.length > 0) {
       const nearest = Math.min(...ctx.knownSites.map((s) => distanceM(s, r)));
       observed.far_from_sites = nearest > rules.farFromSitesM;
       if (observed.far_from_sites) detail.far_from_sites = { nearestSiteKm: Math.round(nearest / 100) / 10 };

@@ -87,6 +87,7 @@ try {
   const feedSeconds = (performance.now() - t0) / 1000;
 
   const samples: { stage: number; hit: boolean; baselineHit: boolean; dark: boolean }[] = [];
+  const misses: string[] = [];
   const t1 = performance.now();
   for (const m of fleet) {
     // The whole trail once, with when each fix was received; each night sees what was known then.
@@ -98,9 +99,15 @@ try {
       const trail = all.filter((f) => f.ts <= at && f.ts > at - 30 * DAY_MS && f.receivedAt <= at);
       const answer = analyseTrail(trail, at);
       const last = trail[trail.length - 1];
+      const hit = answer.bestNow !== null && distanceM(answer.bestNow, truth) <= HIT_M;
+      if (!hit) {
+        misses.push(
+          `${m.identity.deviceId} ${new Date(at + CST_OFFSET_MS).toISOString().slice(0, 10)} 00:00: ${answer.bestNow?.reason ?? 'no fix'}, ${answer.bestNow ? Math.round(distanceM(answer.bestNow, truth)) : '-'} m off${last && distanceM(last, truth) <= HIT_M ? ' (baseline hit)' : ''}`,
+        );
+      }
       samples.push({
         stage: stageOf(m.identity.index),
-        hit: answer.bestNow !== null && distanceM(answer.bestNow, truth) <= HIT_M,
+        hit,
         baselineHit: last !== undefined && distanceM(last, truth) <= HIT_M,
         dark: answer.dark,
       });
@@ -128,6 +135,7 @@ try {
   console.log(row('all machines', samples));
   console.log(row('stage-3 machines', stage3));
   console.log(row('box dark at that moment', dark));
+  for (const miss of misses) console.log(`  miss: ${miss}`);
   console.log(
     `run-away story: trailer left ${new Date(lead.departedAt).toISOString()}; moving_ignition_off after ${lead.movingIgnitionOff ?? 'never'} min, far_from_sites after ${lead.farFromSites ?? 'never'} min`,
   );

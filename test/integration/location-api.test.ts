@@ -166,6 +166,12 @@ describe(`location api (${engineName})`, () => {
     expect((await api('POST', '/api/alerts/999999/acknowledge', agent, {})).statusCode).toBe(404);
     const unacked = await api('GET', `/api/alerts?deviceId=${m.deviceId}&acknowledged=false`, auditor);
     expect(unacked.json()).toEqual([]);
+
+    // The region deleted, nothing is left to be outside of: the alert clears like any other.
+    expect((await api('DELETE', `/api/geofences/${fence.id}`, risk)).statusCode).toBe(200);
+    const away = { lat: north(30_000), ign: true, spd: 40 };
+    const after = await send([report(T0 + 21 * MIN, away), report(T0 + 32 * MIN, away)]);
+    expect(after.alerts.map((a) => [a.kind, a.status])).toEqual([['left_region', 'cleared']]);
   });
 
   it('nearest stage-3 machines in order of distance, with bearing; lower stages left out', async () => {
