@@ -9,6 +9,8 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/unit/**/*.test.ts', 'shared/**/*.test.ts', 'web/**/*.test.{ts,tsx}'],
+          // A simulated week or 10,000 generated scenarios take seconds, more on a busy machine.
+          testTimeout: 30_000,
         },
       },
       {
