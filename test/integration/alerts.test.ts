@@ -96,6 +96,11 @@ describe(`alerts (${engineName})`, () => {
     expect(await alertsOf(db, m.deviceId)).toEqual([]);
   });
 
+  it('a normal working day of a stage-3 machine at its known site: only its engine hours are news', async () => {
+    const m = await seedMachine(db, ++n, { stage: 3, addresses: [{ kind: 'job_site', ...XUZHOU }] });
+    expect(await send(m.deviceId, workingDay(T0))).toEqual(['engine_hours_overdue:open']);
+  });
+
   it('moving with ignition off (a trailer): one alert through a rest stop, cleared an hour after it stops', async () => {
     const m = await seedMachine(db, ++n, { stage: 3 });
     const trailer = (from: number, count: number, startM: number) =>
