@@ -11,9 +11,9 @@ import type { Database } from '../db/client.ts';
 import type { AlertView } from '../shared/alerts.ts';
 import type { StageChange } from '../shared/live.ts';
 import { type PolicyProfile, PROFILES } from '../shared/policy.ts';
+import { appendAudit } from './audit/log.ts';
 import { installAccessControl } from './auth/access.ts';
 import type { Auth } from './auth/service.ts';
-import { appendAudit } from './audit/log.ts';
 import type { Dispatcher } from './commands/dispatcher.ts';
 import { type CommandFeed, commandFeed } from './commands/feed.ts';
 import { registerOpenApi } from './openapi.ts';
@@ -23,6 +23,7 @@ import { authRoutes } from './routes/auth.ts';
 import { commandRoutes } from './routes/commands.ts';
 import { configRoutes } from './routes/config.ts';
 import { contractRoutes } from './routes/contracts.ts';
+import { deviceRoutes } from './routes/devices.ts';
 import { geofenceRoutes } from './routes/geofences.ts';
 import { type HealthProbe, healthRoutes } from './routes/health.ts';
 import { machineHistoryRoutes } from './routes/machine-history.ts';
@@ -93,6 +94,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now: options.now,
     onStageChanges: options.onStageChanges,
   });
+  await app.register(deviceRoutes, { prefix: '/api', db: options.db });
   await app.register(auditRoutes, { prefix: '/api', db: options.db });
   await app.register(alertRoutes, {
     prefix: '/api',

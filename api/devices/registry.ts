@@ -61,21 +61,64 @@ function problemsOf(items: DeviceProvision[]): string[] {
     seen.add(deviceId);
     if (typeof token !== 'string' || token.length === 0) problems.push(`${name}: empty token`);
   }
+  // A machine or serial can be written once per statement: name the duplicate, not the database's error.
+  for (const what of ['id', 'serial'] as const) {
+    const seenMachines = new Set<string>();
+    for (const { machine } of items) {
+      if (seenMachines.has(machine[what]))
+        problems.push(`machine ${what} ${JSON.stringify(machine[what])}: listed twice`);
+      seenMachines.add(machine[what]);
+    }
+  }
   return problems;
 }
 
+/** Serials (unique) that another machine already carries, as problems. */
+async function serialsTaken(tx: Sql, items: DeviceProvision[]): Promise<string[]> {
+  const { rows } = await tx.query<{ serial: string; owner: string; wanted: string }>(
+    `select u.s as serial, machine.id as owner, u.m as wanted
+       from unnest($1::text[], $2::text[]) as u(m, s) join machine on machine.serial = u.s and machine.id <> u.m`,
+    [items.map((i) => i.machine.id), items.map((i) => i.machine.serial)],
+  );
+  return rows.map(
+    (r) =>
+      `machine ${JSON.stringify(r.wanted)}: serial ${JSON.stringify(r.serial)} belongs to machine ${JSON.stringify(r.owner)}`,
+  );
+}
+
+export interface ProvisionResult {
+  /** Devices the registry did not know before. */
+  created: string[];
+  /** Devices it knew: token, broker hash and machine data refreshed, history kept. */
+  refreshed: string[];
+}
+
+export interface ProvisionOptions {
+  /**
+   * Runs inside the provisioning transaction after its writes (e.g. to append to the audit log),
+   * so both commit or neither does.
+   */
+  withinTransaction?: (tx: Sql, result: ProvisionResult) => Promise<void>;
+}
+
 /**
- * Idempotent: provisioning the same device again refreshes its token and keeps its history. All or
- * nothing: one invalid item rejects the whole batch with every problem named. When it resolves, the
- * credential listeners have run (the broker's password file is up to date, where one is kept).
+ * Idempotent: provisioning the same device again refreshes its token and keeps its history (a
+ * disabled device stays disabled). All or nothing: one invalid item (or a serial another machine
+ * carries) rejects the whole batch with every problem named. When it resolves, the credential
+ * listeners have run (the broker's password file is up to date, where one is kept).
  */
-export async function provisionDevices(db: Database, items: DeviceProvision[]): Promise<void> {
-  if (items.length === 0) return;
+export async function provisionDevices(
+  db: Database,
+  items: DeviceProvision[],
+  options: ProvisionOptions = {},
+): Promise<ProvisionResult> {
+  if (items.length === 0) return { created: [], refreshed: [] };
   const problems = problemsOf(items);
-  if (problems.length > 0)
-    throw new InvalidProvisionError(`cannot provision devices: ${problems.join('; ')}`);
+  if (problems.length > 0) throw invalid(problems);
   const brokerHashes = await Promise.all(items.map((i) => mosquittoPasswordHash(i.token)));
-  await db.transaction(async (tx) => {
+  const result = await db.transaction(async (tx) => {
+    const taken = await serialsTaken(tx, items);
+    if (taken.length > 0) throw invalid(taken);
     const m = items.map((i) => i.machine);
     await tx.query(
       `insert into machine (id, make, model, type, serial, year)
@@ -91,11 +134,13 @@ export async function provisionDevices(db: Database, items: DeviceProvision[]): 
         m.map((x) => x.year),
       ],
     );
-    await tx.query(
+    // xmax is 0 on a row this statement inserted, the updating transaction's id on one it updated.
+    const { rows } = await tx.query<{ id: string; created: boolean }>(
       `insert into device (id, token_hash, broker_password_hash, command_key)
        select * from unnest($1::text[], $2::text[], $3::text[], $4::text[])
        on conflict (id) do update set token_hash = excluded.token_hash,
-         broker_password_hash = excluded.broker_password_hash, command_key = excluded.command_key`,
+         broker_password_hash = excluded.broker_password_hash, command_key = excluded.command_key
+       returning id, (xmax = 0) as created`,
       [
         items.map((i) => i.deviceId),
         items.map((i) => hashToken(i.token)),
@@ -104,23 +149,45 @@ export async function provisionDevices(db: Database, items: DeviceProvision[]): 
       ],
     );
     await installIfAbsent(tx, items);
+    const created = new Set(rows.filter((r) => r.created).map((r) => r.id));
+    const ids = items.map((i) => i.deviceId);
+    const outcome = {
+      created: ids.filter((id) => created.has(id)),
+      refreshed: ids.filter((id) => !created.has(id)),
+    };
+    await options.withinTransaction?.(tx, outcome);
+    return outcome;
   });
   await credentialsChanged(db);
+  return result;
 }
+
+const invalid = (problems: string[]) =>
+  new InvalidProvisionError(`cannot provision devices: ${problems.join('; ')}`);
 
 /**
  * Disables devices: they can no longer log in (the embedded broker asks on every CONNECT; the
  * password file loses them at the next sync, which the listeners run now). Unknown ids are
- * ignored; returns the ids that were enabled until now.
+ * ignored; returns the ids that were enabled until now. `withinTransaction` runs with them before
+ * the commit (not at all when there are none).
  */
-export async function disableDevices(db: Database, deviceIds: string[]): Promise<string[]> {
+export async function disableDevices(
+  db: Database,
+  deviceIds: string[],
+  options: { withinTransaction?: (tx: Sql, disabled: string[]) => Promise<void> } = {},
+): Promise<string[]> {
   if (deviceIds.length === 0) return [];
-  const { rows } = await db.query<{ id: string }>(
-    `update device set disabled_at = now() where id = any($1::text[]) and disabled_at is null returning id`,
-    [deviceIds],
-  );
-  if (rows.length > 0) await credentialsChanged(db);
-  return rows.map((r) => r.id);
+  const disabled = await db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ id: string }>(
+      `update device set disabled_at = now() where id = any($1::text[]) and disabled_at is null returning id`,
+      [deviceIds],
+    );
+    const ids = rows.map((r) => r.id);
+    if (ids.length > 0) await options.withinTransaction?.(tx, ids);
+    return ids;
+  });
+  if (disabled.length > 0) await credentialsChanged(db);
+  return disabled;
 }
 
 async function installIfAbsent(tx: Sql, items: DeviceProvision[]): Promise<void> {
