@@ -260,14 +260,16 @@ async function feed(db: Database, fleet: SimMachine[]): Promise<{ reports: numbe
 }
 
 /** Where the ground truth has the machine at local midnight `at`: the day's dawn position, or, for
- * the story machine after its box went dark (no more days are lived), where the story left it. */
+ * the story machine after its box went dark (no more days are lived), where the story has it then;
+ * null (not scored) while it is on the road. */
 function truthAt(m: SimMachine, at: number): LatLon | null {
   const truth = m.truth();
   const date = new Date(at + CST_OFFSET_MS).toISOString().slice(0, 10);
   const day = truth.days.find((d) => d.date === date);
   if (day) return day.dawnAt;
   const placed = truth.events
-    .filter((e) => e.at !== undefined && e.from <= at)
+    // Only a place the story says it is at then (unloaded at the hideout); on the road it is unknown.
+    .filter((e) => e.at !== undefined && e.from <= at && (e.to === null || e.to >= at))
     .sort((a, b) => b.from - a.from)[0];
   return placed?.at ?? null;
 }
