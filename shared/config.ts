@@ -116,7 +116,12 @@ const ConfigFields = z.object({
     })
     .default('default'),
   /** How long a command stays valid, overriding the profile's (seconds; e.g. for a slow network). */
-  COMMAND_TTL_SECONDS: z.coerce.number().int().min(1).max(7 * 86_400).optional(),
+  COMMAND_TTL_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(7 * 86_400)
+    .optional(),
   /**
    * Signs the users' bearer tokens (HS256). Required for the api when DATABASE_URL is set (every
    * api node must share it); embedded, one is generated and kept under DATA_DIR.

@@ -67,8 +67,8 @@ export class Immobilizer {
   }
 
   private check(c: Partial<SignedCommand> | null, now: number): RefusalReason | null {
+    if (!c) return 'malformed';
     if (
-      !c ||
       c.v !== 1 ||
       typeof c.id !== 'string' ||
       c.id === '' ||
