@@ -22,6 +22,12 @@ Options:
   --no-story          no scripted story; SIM-000001 lives like the others
   --truth <file>      write the ground truth (yards, sites, days, events) as JSON,
                       at start and again on exit
+  --api-url <url>     set up the platform at this address first: sign in, provision the
+                      fleet's devices and machines and save the demo contracts through
+                      its api (http:// or https://), then run the fleet
+  --api-user <name>   the admin user to sign in as (required with --api-url)
+  --api-password <p>  its password (default $SIM_API_PASSWORD, which keeps it out of
+                      the process list)
   --quiet             no progress bar, only the summary (the bar is drawn on a terminal
                       only: redirected output gets just the summary)
   --help              show this help
@@ -38,6 +44,8 @@ export interface SimCliOptions {
   storyDepartAt: number | null | false;
   truthFile: string | null;
   quiet: boolean;
+  /** Set up the platform through its api before running (--api-url); undefined = leave it as it is. */
+  api: { url: string; user: string; password: string } | undefined;
 }
 
 export type ParsedCli =
@@ -68,6 +76,9 @@ export function parseSimArgs(
       'no-story': { type: 'boolean' },
       truth: { type: 'string' },
       quiet: { type: 'boolean' },
+      'api-url': { type: 'string' },
+      'api-user': { type: 'string' },
+      'api-password': { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     }));
   } catch (e) {
@@ -102,6 +113,8 @@ export function parseSimArgs(
     if (values['no-story'] && str('story-in') !== undefined)
       throw new Error('--story-in and --no-story contradict each other');
     const storyIn = str('story-in');
+    if (str('api-url') === undefined && (str('api-user') ?? str('api-password')) !== undefined)
+      throw new Error('--api-user and --api-password go with --api-url');
     const storyDepartAt = values['no-story']
       ? false
       : storyIn === undefined
@@ -120,6 +133,7 @@ export function parseSimArgs(
         storyDepartAt,
         truthFile: str('truth') ?? null,
         quiet: values.quiet === true,
+        api: parseApi(str('api-url'), str('api-user'), str('api-password') ?? env.SIM_API_PASSWORD),
       },
     };
   } catch (e) {
@@ -138,4 +152,23 @@ function parseStart(raw: string | undefined, speed: number, now: number): number
   if (t > now + 5 * 60_000)
     throw new Error('--start is in the future: the platform rejects reports from the future');
   return t;
+}
+
+function parseApi(
+  url: string | undefined,
+  user: string | undefined,
+  password: string | undefined,
+): SimCliOptions['api'] {
+  if (url === undefined) return undefined;
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new Error(`--api-url must be a URL like http://host:8080 (got "${url}")`);
+  }
+  if (protocol !== 'http:' && protocol !== 'https:')
+    throw new Error(`--api-url must start with http:// or https:// (got "${url}")`);
+  if (!user) throw new Error('--api-url needs --api-user (an admin of the platform)');
+  if (!password) throw new Error('--api-url needs --api-password or $SIM_API_PASSWORD');
+  return { url, user, password };
 }

@@ -1,8 +1,10 @@
 /**
  * `npm run sim -- --devices 500 --speed 60 --mqtt-url mqtt://broker:1883` — a simulated fleet
- * against any broker, with a progress bar (on a terminal) and a summary at the end. See --help.
+ * against any broker, with a progress bar (on a terminal) and a summary at the end. With
+ * `--api-url` it first sets the platform up for the fleet through its api. See --help.
  */
 import { writeFileSync } from 'node:fs';
+import { type ApiSetupResult, setUpPlatform } from './api-setup.ts';
 import { type ParsedCli, parseSimArgs, type SimCliOptions, USAGE } from './cli-args.ts';
 import { brokerUnreachable, EXIT_FAILED, fmt, runFail, startProgress, usageFail } from './cli-kit.ts';
 import { createFleet } from './fleet.ts';
@@ -26,11 +28,20 @@ function progressLine(s: FleetStats, rate: number): string {
   ].join(' | ');
 }
 
-function summary(s: FleetStats, o: SimCliOptions, startedAt: number): string {
+function setupLines(o: SimCliOptions, r: ApiSetupResult | null): string[] {
+  if (!o.api || !r) return [];
+  return [
+    `  platform           ${o.api.url}: ${fmt(r.devices.created)} devices provisioned, ${fmt(r.devices.refreshed)} refreshed`,
+    `  contracts          ${fmt(r.contracts.created)} created, ${fmt(r.contracts.updated)} updated as of ${r.asOf}; stages 0/1/2/3: ${r.stages.map(fmt).join('/')}`,
+  ];
+}
+
+function summary(s: FleetStats, o: SimCliOptions, startedAt: number, setup: ApiSetupResult | null): string {
   const wallS = (Date.now() - startedAt) / 1000;
   return [
     '',
     'Simulation summary',
+    ...setupLines(o, setup),
     `  devices            ${fmt(s.devices)} (${fmt(s.started)} connected at least once, seed ${o.seed})`,
     `  simulated time     ${cst(o.start)} → ${cst(s.simTime)} at ${o.speed}x`,
     `  wall time          ${wallS.toFixed(1)} s`,
@@ -63,6 +74,7 @@ async function main(parsed: ParsedCli): Promise<void> {
     if (o.truthFile) writeFileSync(o.truthFile, `${JSON.stringify(fleetTruth(machines, o), null, 2)}\n`);
   };
   writeTruth();
+  const setup = o.api ? await setUp(o, machines) : null;
 
   const startedAt = Date.now();
   const fleet: FleetRun = runFleet({
@@ -103,7 +115,7 @@ async function main(parsed: ParsedCli): Promise<void> {
     if (why) process.stderr.write(`sim: ${why}\n`);
     await fleet.stop();
     writeTruth();
-    process.stdout.write(summary(fleet.stats(), o, startedAt));
+    process.stdout.write(summary(fleet.stats(), o, startedAt, setup));
     if (o.truthFile) process.stdout.write(`Ground truth written to ${o.truthFile}\n`);
     process.exit(code);
   };
@@ -123,6 +135,27 @@ async function main(parsed: ParsedCli): Promise<void> {
       );
     }
   }, CONNECT_GRACE_MS);
+}
+
+/** Provisions the fleet and saves its contracts through the platform's api; a failure ends the run. */
+async function setUp(o: SimCliOptions, machines: ReturnType<typeof createFleet>): Promise<ApiSetupResult> {
+  const api = o.api!;
+  const progress = startProgress({
+    quiet: o.quiet,
+    total: machines.length * 2,
+    format: 'api {bar} {value}/{total} | {line}',
+    payload: { line: `signing in to ${api.url}` },
+  });
+  const result = await setUpPlatform(api, machines, {
+    seed: o.seed,
+    onProgress: (done, _total, step) =>
+      progress.update(done, { line: step === 'devices' ? 'provisioning devices' : 'saving contracts' }),
+  }).catch((e: Error) => {
+    progress.stop();
+    return runFail('sim', e.message);
+  });
+  progress.stop();
+  return result;
 }
 
 await main(parseSimArgs(process.argv.slice(2), process.env, Date.now()));
