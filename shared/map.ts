@@ -11,6 +11,14 @@ export interface MachineProperties {
   contractId: string | null;
   contractNumber: string | null;
   customer: string | null;
+  /** The contract's dealer (its id and name), null without a contract or dealer. */
+  dealerId: string | null;
+  dealer: string | null;
+  /**
+   * The dealer's province (`dealer.province`): the region whose portfolio and recovery team the
+   * machine belongs to, not where it is now (that is its position).
+   */
+  province: string | null;
   stage: Stage | null;
   /** Device time of the newest usable fix, ISO 8601. */
   lastSeen: string;

@@ -20,6 +20,18 @@ const QuerySchema = z.object({
       'bbox: longitudes -180..180, latitudes -90..90, south <= north',
     )
     .optional(),
+  dealer: z
+    .string()
+    .trim()
+    .min(1, 'dealer must be a dealer id')
+    .max(64, 'dealer: at most 64 characters')
+    .optional(),
+  province: z
+    .string()
+    .trim()
+    .min(1, 'province must be a province name')
+    .max(100, 'province: at most 100 characters')
+    .optional(),
 });
 
 const nullable = (type: string) => ({ type: [type, 'null'] });
@@ -52,6 +64,9 @@ const MachineCollectionSchema = {
               contractId: nullable('string'),
               contractNumber: nullable('string'),
               customer: nullable('string'),
+              dealerId: nullable('string'),
+              dealer: nullable('string'),
+              province: { ...nullable('string'), description: "the dealer's province" },
               stage: nullable('integer'),
               lastSeen: { type: 'string', description: 'device time of the newest usable fix' },
               ign: nullable('boolean'),
@@ -77,6 +92,14 @@ const schema = {
         description: 'only machines whose account is at this stage (0-3) or above',
       },
       bbox: { type: 'string', description: 'west,south,east,north in WGS-84 degrees' },
+      dealer: {
+        type: 'string',
+        description: "only machines whose contract is with this dealer (the dealer's id)",
+      },
+      province: {
+        type: 'string',
+        description: "only machines whose dealer is in this province (the dealer's province, exact)",
+      },
     },
   },
   response: {
@@ -97,6 +120,8 @@ export const mapRoutes: FastifyPluginAsync<{ db: Database }> = async (app, { db 
     return findMachines(db, {
       minStage: q.data.minStage as Stage | undefined,
       bbox: q.data.bbox as BBox | undefined,
+      dealerId: q.data.dealer,
+      province: q.data.province,
     });
   });
 };
