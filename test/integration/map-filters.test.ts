@@ -31,6 +31,7 @@ const devices = DEALERS.map((_, n) => ({
     model: 'XE215DA',
     type: 'excavator',
     serial: `PF${run}-${n}`,
+    year: 2023,
   },
 }));
 
