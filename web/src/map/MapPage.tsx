@@ -7,6 +7,7 @@ import type { StyleSpecification } from 'maplibre-gl';
 import { type ReactNode, Suspense, use, useCallback, useEffect, useMemo, useState } from 'react';
 import type { MachineCollection } from '../../../shared/map.ts';
 import { navigate } from '../common/route.ts';
+import { useFormat } from '../i18n/index.ts';
 import { useConnection, useFleet, useLive } from '../live/LiveContext.tsx';
 import { MapPanel } from '../panel/MapPanel.tsx';
 import { exposeTestHandle } from '../testHandle.ts';
@@ -17,6 +18,7 @@ import { MachinePopup } from './MachinePopup.tsx';
 import { MachinesLayer } from './MachinesLayer.tsx';
 import { MapView, useMap } from './MapView.tsx';
 import type { TrailFix } from './playback.ts';
+import { ALL_PORTFOLIOS, filterPortfolio, type PortfolioFilter, portfolioOptions } from './portfolio.ts';
 import { TrailLayer } from './TrailLayer.tsx';
 
 export interface MapPageProps {
@@ -44,6 +46,7 @@ function MapPageLoaded({ mapStyle, selectedId, visible }: MapPageProps) {
   const connection = useConnection();
   const [drawnCount, setDrawnCount] = useState<number | null>(null);
   const [freshness, setFreshness] = useState<Freshness>('all');
+  const [portfolio, setPortfolio] = useState<PortfolioFilter>(ALL_PORTFOLIOS);
   const [clock, setClock] = useState(() => Date.now());
   const [trail, setTrail] = useState<{ fixes: TrailFix[]; at: number | null } | null>(null);
 
@@ -52,9 +55,34 @@ function MapPageLoaded({ mapStyle, selectedId, visible }: MapPageProps) {
     return () => clearInterval(timer);
   }, []);
   const datum = datumOfStyle(use(mapStyle));
+  const { locale } = useFormat();
+  // Region and dealer filter the loaded fleet in the browser: a change redraws, nothing reloads.
+  const options = useMemo(
+    () => portfolioOptions(fleet.collection.features, portfolio, locale),
+    [fleet.collection, portfolio, locale],
+  );
   const drawn = useMemo(
-    () => drawnFleet(fleet.collection, freshness, clock, datum),
-    [fleet.collection, freshness, clock, datum],
+    () => drawnFleet(filterPortfolio(fleet.collection, portfolio), freshness, clock, datum),
+    [fleet.collection, portfolio, freshness, clock, datum],
+  );
+  const changeRegion = useCallback(
+    (province: string | null) =>
+      setPortfolio((current) => ({
+        province,
+        // A dealer of another region would leave nothing to show: the new region's dealers are offered.
+        dealerId:
+          province === null ||
+          fleet.collection.features.some(
+            (f) => f.properties.dealerId === current.dealerId && f.properties.province === province,
+          )
+            ? current.dealerId
+            : null,
+      })),
+    [fleet.collection],
+  );
+  const changeDealer = useCallback(
+    (dealerId: string | null) => setPortfolio((current) => ({ ...current, dealerId })),
+    [],
   );
 
   // The stored (WGS-84) machine for the panel; its drawn twin for the popup and the camera.
@@ -108,6 +136,10 @@ function MapPageLoaded({ mapStyle, selectedId, visible }: MapPageProps) {
         onMinStageChange={(stage) => live.setMinStage(stage)}
         freshness={freshness}
         onFreshnessChange={setFreshness}
+        portfolio={portfolio}
+        portfolioOptions={options}
+        onRegionChange={changeRegion}
+        onDealerChange={changeDealer}
         connection={connection}
       />
       {selected && (
