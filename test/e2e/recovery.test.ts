@@ -1,6 +1,7 @@
 /**
  * The recovery agent's day in Chromium: the map opens on the stage-3 machines, a click opens the
- * machine's panel with the contract figures the API gives; a trail plays back on the map and
+ * machine's panel with the contract figures the API gives; the dealer and region filters leave
+ * only that portfolio's machines on the map; a trail plays back on the map and
  * exports as files that parse; the UI speaks Chinese when the browser does or when switched.
  */
 import { readFileSync } from 'node:fs';
@@ -105,6 +106,77 @@ describe.skipIf(SKIP_BROWSER)('recovery agent in Chromium', () => {
     expect(await page.getByTestId('engine-hours-chart').getAttribute('data-days')).toBe('30');
     expect(await page.getByTestId('health-last-seen').textContent()).not.toBe('—');
     await e2e.shot(page, 'recovery-machine-panel.png');
+    expect(errors).toEqual([]);
+  });
+
+  it("shows only the chosen dealer's machines, then the chosen region's, without reloading the fleet", async () => {
+    await page.getByTestId('stage-filter-0').click();
+    await page.waitForSelector('[data-testid=map-panel][data-machine-count]', { timeout: 30_000 });
+    const fleet = (await e2e.api<MachineCollection>('/api/map/machines')).features;
+    const perDealer = new Map<string, number>();
+    for (const f of fleet) {
+      const id = f.properties.dealerId;
+      if (id !== null) perDealer.set(id, (perDealer.get(id) ?? 0) + 1);
+    }
+    // The dealer with the most machines: the filter must leave others out and keep several.
+    const [dealerId] = [...perDealer].sort((a, b) => b[1] - a[1])[0]!;
+    const province = fleet.find((f) => f.properties.dealerId === dealerId)!.properties.province!;
+    const ids = (c: MachineCollection) => c.features.map((f) => f.properties.deviceId).sort();
+    /** Waits until the map draws exactly the machines the API gives for `query` (a machine may
+     * report for the first time meanwhile: both sides are read again until they agree). */
+    const drawsExactly = (query: string) =>
+      waitFor(
+        async () => {
+          const expected = ids(await e2e.api<MachineCollection>(`/api/map/machines${query}`));
+          const drawn = (await rendered()).sort();
+          return JSON.stringify(drawn) === JSON.stringify(expected) && expected.length > 0 ? expected : null;
+        },
+        { timeoutMs: 30_000, everyMs: 250, what: `the map to draw the machines of ${query}` },
+      );
+
+    const fleetRequests: string[] = [];
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().includes('/api/map/machines')) fleetRequests.push(r.url());
+    };
+    page.on('request', onRequest);
+    try {
+      const option = page.locator(`[data-testid=dealer-filter] option[value="${dealerId}"]`);
+      expect(await option.textContent()).toContain(
+        fleet.find((f) => f.properties.dealerId === dealerId)!.properties.dealer,
+      );
+      await page.getByTestId('dealer-filter').selectOption(dealerId);
+      const dealers = await drawsExactly(`?dealer=${encodeURIComponent(dealerId)}`);
+      const byId = new Map(
+        (await e2e.api<MachineCollection>('/api/map/machines')).features.map((f) => [
+          f.properties.deviceId,
+          f.properties,
+        ]),
+      );
+      for (const id of dealers) expect(byId.get(id)?.dealerId).toBe(dealerId);
+      // The store still holds the whole fleet: the filter is applied in the browser.
+      expect(await page.evaluate(() => window.__recovery?.machineCount() ?? 0)).toBeGreaterThan(
+        dealers.length,
+      );
+      expect(await page.getByTestId('map-panel').getAttribute('data-machine-count')).toBe(
+        String(dealers.length),
+      );
+      await e2e.shot(page, 'recovery-map-dealer.png');
+
+      // The dealer's region keeps the dealer; all dealers of the region then show that region.
+      await page.getByTestId('region-filter').selectOption(province);
+      expect(await page.getByTestId('dealer-filter').inputValue()).toBe(dealerId);
+      await page.getByTestId('dealer-filter').selectOption('');
+      const region = await drawsExactly(`?province=${encodeURIComponent(province)}`);
+      expect(region.length).toBeGreaterThanOrEqual(dealers.length);
+      for (const id of region) expect(byId.get(id)?.province ?? province).toBe(province);
+      await e2e.shot(page, 'recovery-map-region.png');
+
+      await page.getByTestId('region-filter').selectOption('');
+      await drawsExactly('');
+      expect(fleetRequests).toEqual([]);
+    } finally {
+      page.off('request', onRequest);
+    }
     expect(errors).toEqual([]);
   });
 
