@@ -183,6 +183,17 @@ describe(`telemetry slice on ${engineName}`, () => {
     expect((await fetch(`${platform.url}/api/map/machines`)).status).toBe(401);
   });
 
+  it('compresses the fleet for clients that accept it', async () => {
+    const res = await fetch(`${platform.url}/api/map/machines`, {
+      headers: { ...authHeader(token), 'accept-encoding': 'gzip' },
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as MachineCollection; // fetch decodes it
+    expect(body.features.length).toBeGreaterThan(0);
+    const big = await fetch(`${platform.url}/docs/json`, { headers: { 'accept-encoding': 'gzip' } });
+    expect(big.headers.get('content-encoding')).toBe('gzip');
+  });
+
   it('pushes a committed position to browsers over socket.io, joined to its machine', async () => {
     const d = device(1);
     const socket: Socket<ServerToClientEvents> = io(platform.url, {
