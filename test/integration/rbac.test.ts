@@ -76,6 +76,10 @@ describe(`access matrix (${engineName})`, () => {
         }
       }
     }
+    const guarded = t.app.routeAccess.filter((r) => (r.access ?? 'public') !== 'public').length;
+    console.log(
+      `access matrix: ${t.app.routeAccess.length} routes (${guarded} guarded) × ${ROLES.length} roles and no token`,
+    );
     expect(wrong).toEqual([]);
   });
 
