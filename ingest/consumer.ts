@@ -44,7 +44,12 @@ export interface Consumer {
   /** Stop reading from the broker (backpressure); the broker queues in the meantime. */
   pause(): void;
   resume(): void;
-  close(): Promise<void>;
+  /**
+   * Ends the connection. `disconnect: false` drops it without a DISCONNECT packet, as a crash would:
+   * Mosquitto 2.0 then keeps the messages it had in flight to a shared-subscription member in the
+   * member's session and hands them over when it returns (measured); after a DISCONNECT it did not.
+   */
+  close(options?: { disconnect: boolean }): Promise<void>;
 }
 
 export class ConnectRefusedError extends Error {}
@@ -215,7 +220,7 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
         paused = false;
         socket?.resume();
       },
-      async close() {
+      async close(options = { disconnect: true }) {
         closing = true;
         clearTimeout(reconnectTimer);
         clearInterval(pingTimer);
@@ -223,9 +228,15 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
         if (!s || s.destroyed) return;
         await new Promise<void>((resolve) => {
           s.once('close', () => resolve());
-          send(s, { cmd: 'disconnect' });
-          s.end();
-          setTimeout(() => s.destroy(), 2000).unref();
+          if (options.disconnect) {
+            send(s, { cmd: 'disconnect' });
+            s.end();
+            setTimeout(() => s.destroy(), 2000).unref();
+          } else {
+            // Flush what was written (the last PUBACKs), then drop the connection without DISCONNECT.
+            s.end(() => s.destroy());
+            setTimeout(() => s.destroy(), 2000).unref();
+          }
         });
       },
     };

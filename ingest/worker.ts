@@ -147,15 +147,16 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
     depth: () => batcher.depth,
     connected: () => consumer.connected,
     async stop() {
-      // In a shared group, leave the group first: Mosquitto keeps handing a share of the traffic to
-      // an absent member's session, and a recreated worker (new host name) would never collect it.
-      // Messages already on their way are still written and acknowledged below. A lone worker
-      // keeps its subscription, so the broker queues for it while it is away.
-      if (options.shareGroup) await consumer.unsubscribe();
-      else stopping = true;
+      // Stop taking messages, write and acknowledge what is in hand, then go. Whatever the broker
+      // still holds for this worker's persistent session — in flight or queued — is handed over
+      // when it comes back. In a shared group the worker stays a member (leaving would let the
+      // broker drop the group's telemetry while no member is there) and drops the connection
+      // without DISCONNECT, the one way Mosquitto 2.0 was seen to keep the in-flight messages.
+      stopping = true;
+      consumer.pause();
       await batcher.drain();
       batcher.stop();
-      await consumer.close();
+      await consumer.close({ disconnect: !options.shareGroup });
       unwatch?.();
       logger.info({ acknowledged }, 'ingest stopped');
     },

@@ -17,7 +17,7 @@ import { buildSchedule } from '../../shared/schedule.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { BoxFirmware } from '../../simulators/firmware.ts';
 import { signedInAs, TEST_JWT_SECRET } from '../support/auth.ts';
-import { uniqueIngestIdentity } from '../support/broker-sessions.ts';
+import { forgetDevices, uniqueIngestIdentity } from '../support/broker-sessions.ts';
 import { scratchDatabase } from '../support/engines.ts';
 
 const USAGE = `Usage: npm run bench:commands -- [--count N] [--concurrency C]
@@ -62,8 +62,13 @@ const platform = await startPlatform({
 });
 const engine = `${platform.config.MQTT_URL ? 'mosquitto' : 'aedes'}+${platform.db.engine}`;
 const url = platform.url as string;
-const boxes: { deviceId: string; device: SimDevice; firmware: BoxFirmware; ackAt: Map<string, number> }[] =
-  [];
+const boxes: {
+  deviceId: string;
+  token: string;
+  device: SimDevice;
+  firmware: BoxFirmware;
+  ackAt: Map<string, number>;
+}[] = [];
 
 try {
   log(`setting up ${count} machines on stage-3 contracts with warnings served (${engine})…`);
@@ -137,7 +142,7 @@ try {
         return ack;
       },
     });
-    boxes.push({ deviceId, device, firmware, ackAt });
+    boxes.push({ deviceId, token, device, firmware, ackAt });
   }
   for (let i = 0; i < boxes.length; i += 100) {
     const batch = boxes.slice(i, i + 100);
@@ -239,6 +244,8 @@ try {
   );
 } finally {
   await Promise.all(boxes.map((b) => b.device.stop().catch(() => {})));
+  // On a real broker the boxes' sessions and retained statuses would stay for every later run.
+  await forgetDevices(platform.mqttUrl, boxes).catch(() => {});
   await platform.stop();
   await scratch.drop();
   rmSync(dataDir, { recursive: true, force: true });

@@ -9,7 +9,7 @@ import { provisionDevices } from '../../api/devices/registry.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { BoxFirmware } from '../../simulators/firmware.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
-import { forgetSessions } from '../support/broker-sessions.ts';
+import { forgetDevices } from '../support/broker-sessions.ts';
 import { engineName } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
@@ -101,11 +101,7 @@ describe(`command lifetime on ${engineName}`, () => {
   }, 180_000);
   afterAll(async () => {
     for (const d of devices) await d.stop().catch(() => {});
-    for (const l of logins) {
-      await forgetSessions(platform.mqttUrl, [l.deviceId], { username: l.deviceId, password: l.token }).catch(
-        () => {},
-      );
-    }
+    await forgetDevices(platform.mqttUrl, logins).catch(() => {});
     await platform?.teardown();
   });
 

@@ -13,7 +13,7 @@ import type { CommandUpdate, ServerToClientEvents } from '../../shared/live.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { BoxFirmware } from '../../simulators/firmware.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
-import { forgetSessions } from '../support/broker-sessions.ts';
+import { forgetDevices } from '../support/broker-sessions.ts';
 import { engineName } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
@@ -129,11 +129,9 @@ describe(`remote disable on ${engineName}`, () => {
     socket?.close();
     for (const b of boxes) await b.device.stop().catch(() => {});
     // The boxes' persistent sessions would stay on a real broker forever.
-    for (const b of new Map(boxes.map((x) => [x.deviceId, x])).values()) {
-      await forgetSessions(platform.mqttUrl, [b.deviceId], { username: b.deviceId, password: b.token }).catch(
-        () => {},
-      );
-    }
+    await forgetDevices(platform.mqttUrl, [...new Map(boxes.map((x) => [x.deviceId, x])).values()]).catch(
+      () => {},
+    );
     await platform?.teardown();
   });
 

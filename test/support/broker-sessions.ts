@@ -41,3 +41,26 @@ export async function forgetSessions(
     await c.endAsync();
   }
 }
+
+/**
+ * Forgets simulated boxes on a broker: each logs in as itself with a clean session (removing its
+ * persistent session) and clears its retained status (an empty retained message deletes it), so
+ * later runs neither queue for it nor hear its `offline` as a device they do not know.
+ */
+export async function forgetDevices(
+  url: string,
+  devices: { deviceId: string; token: string }[],
+): Promise<void> {
+  for (const d of devices) {
+    const c = await mqtt.connectAsync(url, {
+      clientId: d.deviceId,
+      username: d.deviceId,
+      password: d.token,
+      clean: true,
+      reconnectPeriod: 0,
+      connectTimeout: 5000,
+    });
+    await c.publishAsync(`devices/${d.deviceId}/status`, '', { qos: 1, retain: true });
+    await c.endAsync();
+  }
+}
