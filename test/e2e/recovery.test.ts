@@ -186,8 +186,13 @@ describe.skipIf(SKIP_BROWSER)('recovery agent in Chromium', () => {
     const withTrail = await waitFor(
       async () => {
         for (const f of all) {
+          // The same range the panel asks for by default: the last 24 hours.
+          const range = new URLSearchParams({
+            from: new Date(Date.now() - 24 * 3_600_000).toISOString(),
+            to: new Date(Date.now() + 60_000).toISOString(),
+          });
           const track = await e2e.api<{ features: { geometry: { type: string; coordinates: unknown[] } }[] }>(
-            `/api/devices/${f.properties.deviceId}/track`,
+            `/api/devices/${f.properties.deviceId}/track?${range}`,
           );
           const line = track.features.find((x) => x.geometry.type === 'LineString');
           if (line && line.geometry.coordinates.length >= 3) return f.properties.deviceId;
