@@ -6,6 +6,7 @@
 import type { Sql } from '../../db/client.ts';
 import { assessAccount } from '../../shared/account.ts';
 import { localDate } from '../../shared/calendar-date.ts';
+import { standingRecords } from '../../shared/collections.ts';
 import { type CommandState, canTransition } from '../../shared/commands.ts';
 import type { CommandType, Evaluation, PolicyContext, PolicyProfile } from '../../shared/policy.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
@@ -237,15 +238,9 @@ export async function policyContext(
             : null,
         pendingPromise: a.promises.some((p) => p.status === 'pending'),
       };
-      const standing = new Set(loaded.inputs.activities.map((x) => x.id));
-      const replaced = new Set(
-        loaded.inputs.activities.flatMap((x) => (x.correctsId === null ? [] : [x.correctsId])),
-      );
-      warnings = loaded.inputs.activities
-        .filter(
-          (x) =>
-            x.kind === 'gps_stop_warning' && standing.has(x.id) && !replaced.has(x.id) && x.channel !== null,
-        )
+      // Warnings that stand: a corrected warning counts with its correction's channel and time.
+      warnings = standingRecords(loaded.inputs.activities)
+        .filter((x) => x.kind === 'gps_stop_warning' && x.channel !== null)
         .map((x) => ({ at: Date.parse(x.occurredAt), channel: x.channel as string }));
     }
   }
