@@ -18,6 +18,8 @@ export interface DemoFleetOptions {
   mqttUrl: string;
   devices: number;
   seed: number;
+  /** Device ids are `{idPrefix}-000001`, …: see createFleet. */
+  idPrefix?: string;
   logger: Logger;
   now?: number;
 }
@@ -33,6 +35,7 @@ export async function startDemoFleet(o: DemoFleetOptions): Promise<DemoFleet> {
   const machines = createFleet({
     devices: o.devices,
     seed: o.seed,
+    idPrefix: o.idPrefix,
     start: now,
     story: { departAt: now + 10 * 60_000 },
   });

@@ -251,6 +251,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         mqttUrl,
         devices: config.SIM_DEVICES,
         seed: config.SIM_SEED,
+        idPrefix: config.SIM_ID_PREFIX,
         logger: logger.child({ role: 'sim' }),
       });
       stops.push(() => fleet.stop());

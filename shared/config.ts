@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { PROFILES } from './policy.ts';
+import { DEVICE_ID_PREFIX } from './protocol.ts';
 
 export const ROLES = ['ingest', 'api', 'sim'] as const;
 export type Role = (typeof ROLES)[number];
@@ -72,6 +73,13 @@ const ConfigFields = z.object({
     .max(100_000, 'SIM_DEVICES must be at most 100000')
     .default(200),
   SIM_SEED: z.coerce.number({ error: 'SIM_SEED must be a number' }).int().default(42),
+  SIM_ID_PREFIX: z
+    .string()
+    .regex(
+      DEVICE_ID_PREFIX,
+      'SIM_ID_PREFIX must be 1-40 of A-Z a-z 0-9 _ . -, starting alphanumeric (e.g. SIM)',
+    )
+    .default('SIM'),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',

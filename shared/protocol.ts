@@ -11,6 +11,9 @@ export const DeviceIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/, 'device id: 1-64 of A-Z a-z 0-9 _ . -, starting alphanumeric');
 
+/** A prefix of numbered device ids, `{prefix}-000001` (simulated fleets): always a valid device id. */
+export const DEVICE_ID_PREFIX = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/;
+
 /** Alarms the platform knows by name; devices may send others, which are stored as they come. */
 export const KNOWN_ALARMS = ['powerCut', 'antennaCut', 'tamper', 'lowBattery', 'overspeed', 'sos'] as const;
 export type KnownAlarm = (typeof KNOWN_ALARMS)[number];

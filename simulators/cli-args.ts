@@ -1,5 +1,7 @@
 /** Command-line options of `npm run sim`, parsed and checked without side effects. */
+import { DEVICE_ID_PREFIX } from '../shared/protocol.ts';
 import { brokerUrlOption, numberOption as number, parseStrict } from './cli-kit.ts';
+import { DEFAULT_ID_PREFIX } from './identity.ts';
 
 export const USAGE = `Usage: npm run sim -- [options]
 
@@ -11,6 +13,8 @@ Options:
   --devices <n>       machines to simulate (default 200)
   --speed <x>         simulated seconds per real second (default 1)
   --seed <n>          seed for the whole fleet: ids, tokens, lives (default 42)
+  --id-prefix <p>     device ids are <p>-000001, <p>-000002, … (default SIM); two fleets
+                      on one broker need different prefixes
   --mqtt-url <url>    broker URL (default $MQTT_URL or mqtt://localhost:1883)
   --start <when>      simulated start: ISO time, "now", or how long ago: "7d", "12h", "30m"
                       (default: now at speed 1, 7d ago when faster; the simulated clock
@@ -37,6 +41,7 @@ export interface SimCliOptions {
   devices: number;
   speed: number;
   seed: number;
+  idPrefix: string;
   mqttUrl: string;
   start: number;
   durationS: number | null;
@@ -68,6 +73,7 @@ export function parseSimArgs(
       devices: { type: 'string' },
       speed: { type: 'string' },
       seed: { type: 'string' },
+      'id-prefix': { type: 'string' },
       'mqtt-url': { type: 'string' },
       start: { type: 'string' },
       duration: { type: 'string' },
@@ -102,6 +108,11 @@ export function parseSimArgs(
       'a number above 0 (at most 100000)',
     );
     const seed = number('seed', str('seed'), 42, Number.isInteger, 'a whole number');
+    const idPrefix = str('id-prefix') ?? DEFAULT_ID_PREFIX;
+    if (!DEVICE_ID_PREFIX.test(idPrefix))
+      throw new Error(
+        `--id-prefix must be 1-40 of A-Z a-z 0-9 _ . -, starting alphanumeric (got "${idPrefix}")`,
+      );
     const mqttUrl = brokerUrlOption(str('mqtt-url') ?? env.MQTT_URL ?? 'mqtt://localhost:1883');
     const start = parseStart(str('start'), speed, now);
     const durationRaw = str('duration');
@@ -126,6 +137,7 @@ export function parseSimArgs(
         devices,
         speed,
         seed,
+        idPrefix,
         mqttUrl,
         start,
         durationS,

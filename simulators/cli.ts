@@ -67,6 +67,7 @@ async function main(parsed: ParsedCli): Promise<void> {
   const machines = createFleet({
     devices: o.devices,
     seed: o.seed,
+    idPrefix: o.idPrefix,
     start: o.start,
     story: o.storyDepartAt === false ? false : o.storyDepartAt === null ? {} : { departAt: o.storyDepartAt },
   });

@@ -9,7 +9,7 @@ import { addDays, addMonthsClamped, type IsoDate, toDayNumber } from '../shared/
 import type { Fen } from '../shared/money.ts';
 import type { Instalment, Payment, Stage } from '../shared/overdue.ts';
 import { buildSchedule, instalmentAmount } from '../shared/schedule.ts';
-import { deviceIdFor } from './identity.ts';
+import { machineIdFor } from './identity.ts';
 import { CITIES } from './places.ts';
 import { createRng, hashSeed, type Rng } from './rng.ts';
 import { STORY_INDEX } from './story.ts';
@@ -101,7 +101,8 @@ export interface DemoContractOptions {
 }
 
 /** The story machine's account is exactly three instalments overdue (see story.ts). */
-const STORY_DEVICE_ID = deviceIdFor(STORY_INDEX);
+/** The story machine, whatever its box's id prefix. */
+const STORY_MACHINE_ID = machineIdFor(STORY_INDEX);
 
 // Word lists as space-separated strings, so the formatter keeps them to a few lines.
 const words = (text: string) => text.trim().split(/\s+/);
@@ -198,7 +199,7 @@ function assignProfiles(seed: number, machines: readonly DemoMachine[]): PayerPr
     .sort((a, b) => exact[b]! - quota[b]! - (exact[a]! - quota[a]!));
   for (let k = 0; quota.reduce((a, b) => a + b, 0) < n; k++) quota[byRemainder[k]!]!++;
   const result = new Array<PayerProfile>(n);
-  const story = machines.findIndex((m) => m.deviceId === STORY_DEVICE_ID);
+  const story = machines.findIndex((m) => m.machineId === STORY_MACHINE_ID);
   if (story >= 0) {
     result[story] = 'stopped_paying';
     quota[profiles.indexOf('stopped_paying')]!--;
@@ -394,7 +395,7 @@ function contractFor(
     payments: [],
     payerProfile: profile,
   };
-  const story = machine.deviceId === STORY_DEVICE_ID;
+  const story = machine.machineId === STORY_MACHINE_ID;
   // Made in date order (the Payer relies on it), so the references count up with the dates.
   const made = payHistory(rng, profile, contract, asOf, story).payments;
   contract.payments = made.map((p, k) => ({ ...p, reference: `${number}-P${pad(k + 1, 3)}` }));

@@ -4,8 +4,10 @@
  * seed, time from the caller (`advance(to)`), so a test can replay a week in milliseconds and
  * the live demo can run the same machines at wall-clock speed.
  */
+
+import { DEVICE_ID_PREFIX } from '../shared/protocol.ts';
 import { DEFAULT_FAULT_RATES, type FaultRates } from './faults.ts';
-import { makeMachine } from './identity.ts';
+import { DEFAULT_ID_PREFIX, makeMachine } from './identity.ts';
 import { CST_OFFSET_MS, DAY_MS } from './life.ts';
 import { SimMachine } from './machine.ts';
 import { STORY_INDEX } from './story.ts';
@@ -23,7 +25,7 @@ export type { DayKind, DayLog, Site, TruthEvent } from './life.ts';
 export { type LinkReason, type MachineTruth, type SimEvent, SimMachine } from './machine.ts';
 export { STORY_INDEX } from './story.ts';
 
-/** The story machine's device id (index 0 of every fleet). */
+/** The story machine's device id (index 0 of every fleet) with the default id prefix. */
 export const STORY_DEVICE_ID = 'SIM-000001';
 
 export interface ReportIntervals {
@@ -38,6 +40,12 @@ export interface FleetOptions {
   seed: number;
   /** Simulated start time, epoch ms. */
   start: number;
+  /**
+   * Device ids are `{idPrefix}-000001`, … (default `SIM`). Fleets sharing a broker need different
+   * prefixes: the same id twice means two boxes taking over each other's MQTT session and
+   * reporting into each other's track.
+   */
+  idPrefix?: string;
   intervals?: ReportIntervals;
   /** Per-day probabilities of box faults; `{}` keeps the defaults, zeros switch a kind off. */
   faults?: Partial<FaultRates>;
@@ -71,6 +79,9 @@ export function createFleet(options: FleetOptions): SimMachine[] {
   if (movingIntervalMs < 1000 || parkedMs[0] < 1000 || parkedMs[1] < parkedMs[0]) {
     throw new RangeError('report intervals must be at least 1 s, parked range [min, max]');
   }
+  const idPrefix = options.idPrefix ?? DEFAULT_ID_PREFIX;
+  if (!DEVICE_ID_PREFIX.test(idPrefix))
+    throw new RangeError('idPrefix: 1-40 of A-Z a-z 0-9 _ . -, starting alphanumeric');
   const faultRates: FaultRates = { ...DEFAULT_FAULT_RATES, ...options.faults };
   const storyDepartAt =
     options.story === false ? undefined : (options.story?.departAt ?? defaultStoryDeparture(start));
@@ -80,7 +91,7 @@ export function createFleet(options: FleetOptions): SimMachine[] {
 
   const machines: SimMachine[] = [];
   for (let index = 0; index < devices; index++) {
-    const { identity, home } = makeMachine(seed, index, start, parkedMs);
+    const { identity, home } = makeMachine(seed, index, start, parkedMs, idPrefix);
     machines.push(
       new SimMachine(identity, home, {
         seed,

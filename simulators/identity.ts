@@ -18,7 +18,7 @@ import { STORY_CITY, STORY_INDEX } from './story.ts';
 
 export interface MachineIdentity {
   index: number;
-  /** MQTT client id and username; `SIM-000001` for index 0. */
+  /** MQTT client id and username; `SIM-000001` for index 0 (`{prefix}-000001` with another prefix). */
   deviceId: string;
   /** MQTT password: 32 hex digits, derived from the seed. */
   token: string;
@@ -50,7 +50,10 @@ export interface MachineHome {
   rssiBase: number;
 }
 
-export const deviceIdFor = (index: number) => `SIM-${String(index + 1).padStart(6, '0')}`;
+/** The default device id prefix; another one keeps two fleets on one broker apart. */
+export const DEFAULT_ID_PREFIX = 'SIM';
+export const deviceIdFor = (index: number, prefix = DEFAULT_ID_PREFIX) =>
+  `${prefix}-${String(index + 1).padStart(6, '0')}`;
 /** The box's MQTT password; the same for a given (seed, index) wherever it is computed. */
 export const deviceTokenFor = (seed: number, index: number) => createRng(seed, index, 'token').hex(32);
 export const machineIdFor = (index: number) => `MCH-${String(index + 1).padStart(6, '0')}`;
@@ -85,6 +88,7 @@ export function makeMachine(
   index: number,
   start: number,
   parkedIntervalMs: readonly [number, number],
+  idPrefix = DEFAULT_ID_PREFIX,
 ): { identity: MachineIdentity; home: MachineHome } {
   const rng = createRng(seed, index, 'identity');
   const story = index === STORY_INDEX;
@@ -122,7 +126,7 @@ export function makeMachine(
   return {
     identity: {
       index,
-      deviceId: deviceIdFor(index),
+      deviceId: deviceIdFor(index, idPrefix),
       token: deviceTokenFor(seed, index),
       machineId: machineIdFor(index),
       make: spec.make,

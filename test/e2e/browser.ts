@@ -10,13 +10,15 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mqtt from 'mqtt';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
+import { deviceIdFor, deviceTokenFor } from '../../simulators/identity.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
+import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 
+const DEMO_SEED = 42;
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const OUTPUT = join(ROOT, 'test-output');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -75,12 +77,21 @@ export async function startE2E(simDevices: number): Promise<E2E> {
   // Its own ingest session and share group, the session forgotten afterwards: on a real broker a
   // fixed id or group would let sessions left by earlier runs take a share of this run's messages.
   const ingestClientId = `ingest-e2e-${process.pid}-${Date.now()}`;
+  // Its own device ids too: other test files run simulated fleets (SIM-000001, …) on the same
+  // broker at the same time, whose reports would otherwise land in this platform's tracks.
+  const idPrefix = runUnique('E2E');
+  const boxes = Array.from({ length: simDevices }, (_, i) => ({
+    deviceId: deviceIdFor(i, idPrefix),
+    token: deviceTokenFor(DEMO_SEED, i),
+  }));
   const dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
   const scratch: ScratchDatabase = await scratchDatabase();
   const platform = await startPlatform({
     PORT: 0,
     MQTT_PORT: 0,
     SIM_DEVICES: simDevices,
+    SIM_SEED: DEMO_SEED,
+    SIM_ID_PREFIX: idPrefix,
     DATA_DIR: dataDir,
     LOG_LEVEL: 'warn',
     DATABASE_URL: scratch.url,
@@ -154,8 +165,8 @@ export async function startE2E(simDevices: number): Promise<E2E> {
       await browser.close().catch(() => {});
       await platform.stop();
       if (realBroker) {
-        const c = await mqtt.connectAsync(realBroker, { clientId: ingestClientId, clean: true });
-        await c.endAsync();
+        await forgetSessions(realBroker, [ingestClientId]);
+        await forgetDevices(realBroker, boxes);
       }
       await scratch.drop();
       rmSync(dataDir, { recursive: true, force: true });

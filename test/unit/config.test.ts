@@ -93,4 +93,17 @@ describe('configuration', () => {
       if (!r.ok) expect(r.errors.join('\n')).toContain('INGEST_SHARE_GROUP must be one MQTT topic level');
     }
   });
+
+  it('numbers the simulated boxes under SIM_ID_PREFIX, SIM by default', () => {
+    expect(parseConfig({})).toMatchObject({ ok: true, config: { SIM_ID_PREFIX: 'SIM' } });
+    expect(parseConfig({ SIM_ID_PREFIX: 'E2E-t1.b' })).toMatchObject({
+      ok: true,
+      config: { SIM_ID_PREFIX: 'E2E-t1.b' },
+    });
+    for (const bad of ['a/b', '-x', '#', 'x'.repeat(41)]) {
+      const r = parseConfig({ SIM_ID_PREFIX: bad });
+      expect(r.ok, bad).toBe(false);
+      if (!r.ok) expect(r.errors.join('\n')).toContain('SIM_ID_PREFIX must be');
+    }
+  });
 });

@@ -80,6 +80,14 @@ describe('generateDemoContracts', () => {
     expect(assess(story)).toMatchObject({ stage: 3, overdueInstalments: 3 });
   });
 
+  it('finds the story machine by its machine, whatever its box is called', () => {
+    const renamed = fleet(200).map((m) => ({ ...m, deviceId: m.deviceId.replace('SIM', 'E2E-t1') }));
+    const again = generateDemoContracts(renamed, { seed: 42, asOf: AS_OF });
+    const story = again.find((c) => c.deviceId === 'E2E-t1-000001')!;
+    expect(assess(story)).toMatchObject({ stage: 3, overdueInstalments: 3 });
+    expect(again.map((c) => assess(c))).toEqual(contracts.map((c) => assess(c)));
+  });
+
   it('includes partial payments, a late payer who caught up and settled contracts', () => {
     const got = contracts.map((c) => ({ c, a: assess(c) }));
     expect(got.some(({ a }) => a.instalments.some((i) => i.paid > 0 && i.unpaid > 0))).toBe(true);

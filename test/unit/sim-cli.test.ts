@@ -16,6 +16,7 @@ describe('sim command line', () => {
         devices: 200,
         speed: 1,
         seed: 42,
+        idPrefix: 'SIM',
         mqttUrl: 'mqtt://localhost:1883',
         start: NOW,
         durationS: null,
@@ -56,6 +57,10 @@ describe('sim command line', () => {
     expect(run('--start', '2027-01-01T00:00:00Z')).toMatchObject({ kind: 'error' });
   });
 
+  it('numbers the boxes under --id-prefix', () => {
+    expect(run('--id-prefix', 'site-b')).toMatchObject({ kind: 'run', options: { idPrefix: 'site-b' } });
+  });
+
   it('takes the broker from MQTT_URL when not given', () => {
     expect(parseSimArgs([], { MQTT_URL: 'mqtts://example.com' }, NOW)).toMatchObject({
       options: { mqttUrl: 'mqtts://example.com' },
@@ -78,6 +83,8 @@ describe('sim command line', () => {
       ['--mqtt-url', 'http://x'],
       ['--mqtt-url', 'not a url'],
       ['--duration', '-1'],
+      ['--id-prefix', 'a/b'],
+      ['--id-prefix', '-x'],
       ['stray'],
     ]) {
       const parsed = run(...argv);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTelemetryMessage, TelemetrySchema } from '../../shared/protocol.ts';
+import { parseTelemetryMessage, parseTopic, TelemetrySchema, topics } from '../../shared/protocol.ts';
 import { createFleet, defaultStoryDeparture, STORY_DEVICE_ID } from '../../simulators/fleet.ts';
 import { CITIES } from '../../simulators/places.ts';
 import { reportsOf, runMachine } from '../../simulators/trace.ts';
@@ -39,6 +39,24 @@ describe('fleet identity', () => {
     const small = createFleet({ devices: 10, seed: 42, start: START });
     expect(small[7]?.identity).toEqual(fleet[7]?.identity);
     expect(small[7]?.home).toEqual(fleet[7]?.home);
+  });
+
+  it('numbers the boxes under another id prefix, the rest of each machine unchanged', () => {
+    const other = createFleet({ devices: 3, seed: 42, start: START, idPrefix: 'E2E-t9.a' });
+    expect(other.map((m) => m.identity.deviceId)).toEqual([
+      'E2E-t9.a-000001',
+      'E2E-t9.a-000002',
+      'E2E-t9.a-000003',
+    ]);
+    for (const [i, m] of other.entries()) {
+      expect(parseTopic(topics.telemetry(m.identity.deviceId))?.deviceId).toBe(m.identity.deviceId);
+      expect({ ...m.identity, deviceId: fleet[i]!.identity.deviceId }).toEqual(fleet[i]!.identity);
+    }
+    for (const bad of ['', '-x', 'a/b', 'a+', 'x'.repeat(41), 'two words']) {
+      expect(() => createFleet({ devices: 1, seed: 1, start: START, idPrefix: bad }), bad).toThrow(
+        RangeError,
+      );
+    }
   });
 
   it('puts the story machine first: an excavator from Xuzhou, Jiangsu', () => {
