@@ -12,15 +12,15 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import mqtt from 'mqtt';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import type { MachineCollection } from '../../shared/map.ts';
-import { createFleet } from '../../simulators/fleet.ts';
+import { createFleet, deviceIdFor, deviceTokenFor } from '../../simulators/fleet.ts';
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
+import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -33,6 +33,8 @@ const SIM_DEVICES = 30;
 // in the broker's shared group after the run and take a share of later runs' messages, and the
 // default group may hold such sessions from earlier runs.
 const INGEST_CLIENT_ID = `ingest-e2e-${process.pid}-${Date.now()}`;
+// Device ids of its own: other test files run fleets numbered SIM-000001… on the same broker.
+const ID_PREFIX = runUnique('E2E');
 
 if (!HAVE_BROWSER && !REQUIRE_BROWSER) {
   console.warn(
@@ -107,6 +109,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
     reporting = createFleet({
       devices: SIM_DEVICES,
       seed: 42,
+      idPrefix: ID_PREFIX,
       start,
       story: { departAt: start + 10 * 60_000 },
     })
@@ -118,6 +121,8 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
       PORT: 0,
       MQTT_PORT: 0,
       SIM_DEVICES,
+      SIM_SEED: 42,
+      SIM_ID_PREFIX: ID_PREFIX,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       DATABASE_URL: scratch.url,
@@ -144,8 +149,14 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
     await browser?.close();
     await platform?.stop();
     if (realBroker) {
-      const c = await mqtt.connectAsync(realBroker, { clientId: INGEST_CLIENT_ID, clean: true });
-      await c.endAsync();
+      await forgetSessions(realBroker, [INGEST_CLIENT_ID]);
+      await forgetDevices(
+        realBroker,
+        Array.from({ length: SIM_DEVICES }, (_, i) => ({
+          deviceId: deviceIdFor(i, ID_PREFIX),
+          token: deviceTokenFor(42, i),
+        })),
+      );
     }
     await scratch?.drop();
     if (dataDir) rmSync(dataDir, { recursive: true, force: true });

@@ -15,7 +15,7 @@ import { type Formatters, useFormat } from '../i18n/index.ts';
 import { EngineHoursChart } from './EngineHoursChart.tsx';
 import { dailySeries } from './history.ts';
 import { type NavDatum, navigationLink } from './navigation.ts';
-import { fixesFromTrack, type TrailFix } from './playback.ts';
+import { fixesFromTrack, lastDay, type TrailFix, type TrailRange, trackQuery } from './playback.ts';
 
 export interface MachinePanelProps {
   machine: MachineFeature;
@@ -24,12 +24,6 @@ export interface MachinePanelProps {
   onTrail: (trail: { fixes: TrailFix[]; at: number | null } | null) => void;
 }
 
-const HOUR = 3_600_000;
-/** `<input type=datetime-local>` value in the browser's zone. */
-const localInput = (ms: number) => {
-  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
-  return d.toISOString().slice(0, 16);
-};
 const EXPORTS = ['geojson', 'gpx', 'kml'] as const;
 
 export function MachinePanel({ machine, onClose, onTrail }: MachinePanelProps) {
@@ -199,22 +193,15 @@ function Trail({
   f: Formatters;
 }) {
   const { t } = f;
-  const [range, setRange] = useState(() => {
-    const now = Date.now();
-    // The inputs hold whole minutes: the range ends at the next minute, so the newest fixes are in it.
-    return { from: localInput(now - 24 * HOUR), to: localInput(now + 60_000) };
-  });
+  // null: the last 24 hours as of each use; the user's own range once a field is edited.
+  const [chosen, setChosen] = useState<TrailRange | null>(null);
+  const range = chosen ?? lastDay(Date.now());
   const [fixes, setFixes] = useState<TrailFix[] | null>(null);
   const [at, setAt] = useState<number | null>(null);
   const [playing, setPlaying] = useState(false);
   const [error, setError] = useState<string | null>(null);
-  const query = () => {
-    const q = new URLSearchParams({
-      from: new Date(range.from).toISOString(),
-      to: new Date(range.to).toISOString(),
-    });
-    return `/api/devices/${encodeURIComponent(deviceId)}/track?${q}`;
-  };
+  const query = () =>
+    `/api/devices/${encodeURIComponent(deviceId)}/track?${trackQuery(chosen ?? lastDay(Date.now()))}`;
 
   const load = async () => {
     setError(null);
@@ -266,7 +253,7 @@ function Trail({
           <input
             type="datetime-local"
             value={range.from}
-            onChange={(e) => setRange({ ...range, from: e.target.value })}
+            onChange={(e) => setChosen({ ...range, from: e.target.value })}
           />
         </label>
         <label>
@@ -274,7 +261,7 @@ function Trail({
           <input
             type="datetime-local"
             value={range.to}
-            onChange={(e) => setRange({ ...range, to: e.target.value })}
+            onChange={(e) => setChosen({ ...range, to: e.target.value })}
           />
         </label>
       </div>

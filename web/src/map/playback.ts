@@ -35,6 +35,33 @@ export function fixesFromTrack(geojson: unknown): TrailFix[] {
   return out.sort((a, b) => a.t - b.t);
 }
 
+/** A trail range as the panel's `<input type=datetime-local>` fields hold it: local wall time to the minute. */
+export interface TrailRange {
+  from: string;
+  to: string;
+}
+
+const HOUR = 3_600_000;
+/** `<input type=datetime-local>` value in the browser's zone. */
+export const localInput = (ms: number) => {
+  const d = new Date(ms - new Date(ms).getTimezoneOffset() * 60_000);
+  return d.toISOString().slice(0, 16);
+};
+
+/**
+ * The range offered until the user picks one: the last 24 hours, to the next whole minute so the
+ * newest fixes are in it. Taken at each use, not once: a panel left open for an hour still asks
+ * for the fixes of that hour.
+ */
+export const lastDay = (now: number): TrailRange => ({
+  from: localInput(now - 24 * HOUR),
+  to: localInput(now + 60_000),
+});
+
+/** The track query of a range (the fields are local times; the api takes instants). */
+export const trackQuery = (range: TrailRange) =>
+  new URLSearchParams({ from: new Date(range.from).toISOString(), to: new Date(range.to).toISOString() });
+
 /** The position at time `t` (clamped to the trail), or null for an empty trail. */
 export function positionAt(fixes: readonly TrailFix[], t: number): TrailFix | null {
   if (fixes.length === 0) return null;
