@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Checks deploy/mosquitto (mosquitto.conf, acl, entrypoint.sh) against the real mosquitto binary:
-# starts a broker on a free loopback port with a temporary copy of the config (only the paths, the
-# listener and the $SYS interval changed), runs entrypoint.sh to create the password file, then
-# checks authentication, the reload when the registry's device file changes, the ACL, shared
-# subscriptions, the queue limit and healthcheck.sh. test/integration/mosquitto-auth.test.ts runs
-# the same files against the device registry.
+# starts a broker with a temporary copy of the config (only the paths, the $SYS interval and the two
+# listeners changed: the devices' 1883 and the services' 1884 move to free loopback ports), runs
+# entrypoint.sh to create the password file, then checks authentication, the reload when the
+# registry's device file changes, the ACL, shared subscriptions, the queue limit, the client id rules
+# of the two listeners and healthcheck.sh. test/integration/mosquitto-auth.test.ts runs the same
+# files against the device registry.
 #
 #   bash deploy/mosquitto/selftest.sh        # needs mosquitto, mosquitto_pub/_sub/_passwd
 #
@@ -37,23 +38,29 @@ fail() {
 ok() { echo "  ok  $*"; }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-port=""
-for _ in $(seq 1 50); do
-  candidate=$((20000 + RANDOM % 30000))
-  if ! port_in_use "$candidate"; then
-    port=$candidate
-    break
-  fi
-done
-[ -n "$port" ] || fail "no free port found"
+free_port() { # a free port other than $1
+  for _ in $(seq 1 50); do
+    candidate=$((20000 + RANDOM % 30000))
+    if [ "$candidate" != "${1:-}" ] && ! port_in_use "$candidate"; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+# The devices' listener (1883 in mosquitto.conf) and the platform services' (1884).
+devices_port="$(free_port)" || fail "no free port found"
+services_port="$(free_port "$devices_port")" || fail "no free port found"
 
-sed -e "s#^listener 1883\$#listener $port 127.0.0.1#" \
+sed -e "s#^listener 1883\$#listener $devices_port 127.0.0.1#" \
+  -e "s#^listener 1884\$#listener $services_port 127.0.0.1#" \
   -e "s#/mosquitto/auth/passwd#$work/auth/passwd#" \
   -e "s#/mosquitto/config/acl#$work/acl#" \
   -e "s#/mosquitto/data/#$work/data/#" \
   -e "s#^sys_interval .*#sys_interval 1#" \
   "$here/mosquitto.conf" >"$work/mosquitto.conf"
-grep -q "^listener $port 127.0.0.1\$" "$work/mosquitto.conf" || fail "mosquitto.conf has no 'listener 1883' line"
+grep -q "^listener $devices_port 127.0.0.1\$" "$work/mosquitto.conf" || fail "mosquitto.conf has no 'listener 1883' line"
+grep -q "^listener $services_port 127.0.0.1\$" "$work/mosquitto.conf" || fail "mosquitto.conf has no 'listener 1884' line"
 cp "$here/acl" "$work/acl"
 chmod 644 "$work/mosquitto.conf" "$work/acl"
 
@@ -67,19 +74,23 @@ MOSQUITTO_PASSWD_FILE="$work/auth/passwd" MOSQUITTO_CONFIG_FILE="$work/mosquitto
   sh "$here/entrypoint.sh" >"$work/broker.log" 2>&1 &
 broker_pid=$!
 for _ in $(seq 1 50); do
-  port_in_use "$port" && break
+  port_in_use "$devices_port" && port_in_use "$services_port" && break
   kill -0 "$broker_pid" 2>/dev/null || fail "mosquitto exited at start"
   sleep 0.1
 done
-port_in_use "$port" || fail "mosquitto does not listen on $port"
-ok "mosquitto $("$mosquitto_bin" -h | head -n 1 | awk '{print $3}') starts with deploy/mosquitto/mosquitto.conf on port $port"
+port_in_use "$devices_port" || fail "mosquitto does not listen on $devices_port (devices)"
+port_in_use "$services_port" || fail "mosquitto does not listen on $services_port (services)"
+ok "mosquitto $("$mosquitto_bin" -h | head -n 1 | awk '{print $3}') starts with deploy/mosquitto/mosquitto.conf on ports $devices_port (devices) and $services_port (services)"
 
-pub() { mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 "$@"; }
-sub() { mosquitto_sub -h 127.0.0.1 -p "$port" -q 1 "$@"; }
+# As in docker-compose.yml: devices on their listener, the service accounts on theirs.
+dpub() { mosquitto_pub -h 127.0.0.1 -p "$devices_port" -q 1 "$@"; }
+dsub() { mosquitto_sub -h 127.0.0.1 -p "$devices_port" -q 1 "$@"; }
+spub() { mosquitto_pub -h 127.0.0.1 -p "$services_port" -q 1 "$@"; }
+ssub() { mosquitto_sub -h 127.0.0.1 -p "$services_port" -q 1 "$@"; }
 # Polls until user $1 with password $2 may log in (or, with $3 = refused, may not).
 await_login() {
   for _ in $(seq 1 50); do
-    if pub -u "$1" -P "$2" -i "$1" -t "devices/$1/status" -m probe 2>/dev/null; then
+    if dpub -u "$1" -P "$2" -i "$1" -t "devices/$1/status" -m probe 2>/dev/null; then
       [ "${3:-}" != refused ] && return 0
     else
       [ "${3:-}" = refused ] && return 0
@@ -102,68 +113,112 @@ await_login dev-a pw-a || fail "dev-a cannot log in after devices.passwd was wri
 await_login dev-b pw-b || fail "dev-b cannot log in after devices.passwd was written"
 ok "devices from devices.passwd log in after the entrypoint's reload, without a restart"
 await_login svc-api hijacked refused || fail "a svc- line in devices.passwd replaced a service account"
-pub -u svc-api -P "$api_pw" -t platform/live/positions -m '[]' || fail "svc-api lost its password"
+spub -u svc-api -P "$api_pw" -t platform/live/positions -m '[]' || fail "svc-api lost its password"
 await_login dev-c plain-text-password refused || fail "a malformed line in devices.passwd was taken"
 ok "devices.passwd cannot touch the service accounts; malformed lines are skipped"
 
-if pub -t devices/dev-a/telemetry -m '{}' 2>/dev/null; then fail "anonymous client may publish"; fi
+if dpub -t devices/dev-a/telemetry -m '{}' 2>/dev/null; then fail "anonymous client may publish"; fi
+if spub -t devices/dev-a/telemetry -m '{}' 2>/dev/null; then fail "anonymous client may publish on the services' listener"; fi
 ok "anonymous client refused"
-if pub -u dev-a -P wrong -t devices/dev-a/telemetry -m '{}' 2>/dev/null; then fail "wrong password accepted"; fi
+if dpub -u dev-a -P wrong -t devices/dev-a/telemetry -m '{}' 2>/dev/null; then fail "wrong password accepted"; fi
 ok "wrong password refused"
 
 # Ingest's shared subscription receives a device's telemetry, status and ack.
-sub -u svc-ingest -P "$ingest_pw" -i selftest-ingest -v -C 3 -W 5 \
+ssub -u svc-ingest -P "$ingest_pw" -i selftest-ingest -v -C 3 -W 5 \
   -t '$share/ingest/devices/+/telemetry' -t '$share/ingest/devices/+/status' -t '$share/ingest/devices/+/ack' \
   >"$work/ingest.out" 2>&1 &
 ingest_sub=$!
 sleep 0.5
 for kind in telemetry status ack; do
-  pub -u dev-a -P pw-a -t "devices/dev-a/$kind" -m "own-$kind" || fail "dev-a may not publish devices/dev-a/$kind"
+  dpub -u dev-a -P pw-a -t "devices/dev-a/$kind" -m "own-$kind" || fail "dev-a may not publish devices/dev-a/$kind"
 done
 wait "$ingest_sub" || fail "svc-ingest did not get 3 messages on \$share/ingest/...: $(cat "$work/ingest.out")"
 ok "device publishes its telemetry/status/ack; svc-ingest gets them through \$share/ingest"
 
 # MQTT 5 shows the broker's verdict in the PUBACK: reason code 135 = not authorised.
-denied() { # user password topic
-  mosquitto_pub -h 127.0.0.1 -p "$port" -q 1 -V mqttv5 -u "$1" -P "$2" -t "$3" -m x -d 2>&1 | grep -q 'PUBACK.*RC:135'
+denied() { # port user password topic
+  mosquitto_pub -h 127.0.0.1 -p "$1" -q 1 -V mqttv5 -u "$2" -P "$3" -t "$4" -m x -d 2>&1 | grep -q 'PUBACK.*RC:135'
 }
-denied dev-b pw-b devices/dev-a/telemetry || fail "dev-b may publish dev-a's telemetry"
-denied dev-b pw-b devices/dev-a/status || fail "dev-b may publish dev-a's status"
-denied dev-a pw-a devices/dev-a/commands || fail "a device may publish commands"
-denied svc-api "$api_pw" devices/dev-a/telemetry || fail "svc-api may publish telemetry"
-denied dev-a pw-a platform/live/positions || fail "a device may publish on platform/#"
+denied "$devices_port" dev-b pw-b devices/dev-a/telemetry || fail "dev-b may publish dev-a's telemetry"
+denied "$devices_port" dev-b pw-b devices/dev-a/status || fail "dev-b may publish dev-a's status"
+denied "$devices_port" dev-a pw-a devices/dev-a/commands || fail "a device may publish commands"
+denied "$services_port" svc-api "$api_pw" devices/dev-a/telemetry || fail "svc-api may publish telemetry"
+denied "$devices_port" dev-a pw-a platform/live/positions || fail "a device may publish on platform/#"
 ok "ACL denies: another device's topics, commands from a device, telemetry from a service, platform/# to devices"
 
 # dev-a subscribes to every device's commands (mosquitto 2.0 grants the SUBSCRIBE) but only its own
 # are delivered.
-sub -u dev-a -P pw-a -v -C 2 -W 3 -t 'devices/+/commands' -t '#' >"$work/dev-a.out" 2>/dev/null &
+dsub -u dev-a -P pw-a -v -C 2 -W 3 -t 'devices/+/commands' -t '#' >"$work/dev-a.out" 2>/dev/null &
 deva_sub=$!
 sleep 0.5
-pub -u svc-api -P "$api_pw" -t devices/dev-b/commands -m for-b || fail "svc-api may not command dev-b"
-pub -u svc-api -P "$api_pw" -t devices/dev-a/commands -m for-a || fail "svc-api may not command dev-a"
+spub -u svc-api -P "$api_pw" -t devices/dev-b/commands -m for-b || fail "svc-api may not command dev-b"
+spub -u svc-api -P "$api_pw" -t devices/dev-a/commands -m for-a || fail "svc-api may not command dev-a"
 wait "$deva_sub" || true
 [ "$(cat "$work/dev-a.out")" = "devices/dev-a/commands for-a" ] ||
   fail "dev-a should get exactly its own command, got: $(cat "$work/dev-a.out")"
 ok "a device reads only its own commands, even subscribed to #"
 
 # The live fan-out topic between ingest and api.
-sub -u svc-api -P "$api_pw" -C 1 -W 3 -t 'platform/live/positions' >"$work/live.out" 2>/dev/null &
+ssub -u svc-api -P "$api_pw" -C 1 -W 3 -t 'platform/live/positions' >"$work/live.out" 2>/dev/null &
 live_sub=$!
 sleep 0.5
-pub -u svc-ingest -P "$ingest_pw" -t platform/live/positions -m '[]'
+spub -u svc-ingest -P "$ingest_pw" -t platform/live/positions -m '[]'
 wait "$live_sub" || fail "svc-api did not get svc-ingest's platform/live/positions"
 ok "svc-ingest -> svc-api on platform/live/positions"
 
 # An offline persistent subscriber keeps far more than mosquitto's default 1,000 queued messages.
 n=5000
-sub -u svc-ingest -P "$ingest_pw" -i selftest-queue -c -E -t '$share/ingest/devices/+/telemetry' ||
+ssub -u svc-ingest -P "$ingest_pw" -i selftest-queue -c -E -t '$share/ingest/devices/+/telemetry' ||
   fail "persistent subscribe failed"
-seq 1 "$n" | pub -u dev-a -P pw-a -t devices/dev-a/telemetry -l
-sub -u svc-ingest -P "$ingest_pw" -i selftest-queue -c -W 5 -C "$n" -t '$share/ingest/devices/+/telemetry' \
+seq 1 "$n" | dpub -u dev-a -P pw-a -t devices/dev-a/telemetry -l
+ssub -u svc-ingest -P "$ingest_pw" -i selftest-queue -c -W 5 -C "$n" -t '$share/ingest/devices/+/telemetry' \
   >"$work/queue.out" 2>/dev/null || true
 got=$(wc -l <"$work/queue.out")
 [ "$got" -eq "$n" ] || fail "offline subscriber got $got of $n queued QoS 1 messages"
 ok "offline persistent subscriber gets all $n queued QoS 1 messages"
+
+# The devices' listener replaces a device's client id with its user name: dev-a sending dev-b's
+# client id cannot knock dev-b off. dev-b must keep its one connection (mosquitto_sub would reconnect
+# on its own after a takeover: two CONNACKs) and get the command sent after dev-a's login.
+dsub -u dev-b -P pw-b -i dev-b -d -C 1 -W 5 -t devices/dev-b/commands >"$work/dev-b.out" 2>&1 &
+devb_sub=$!
+sleep 0.5
+dpub -u dev-a -P pw-a -i dev-b -t devices/dev-a/status -m online || fail "dev-a cannot log in with client id dev-b"
+spub -u svc-api -P "$api_pw" -t devices/dev-b/commands -m after-takeover
+wait "$devb_sub" || fail "dev-b did not get its command after dev-a used its client id: $(cat "$work/dev-b.out")"
+[ "$(grep -c 'received CONNACK' "$work/dev-b.out")" -eq 1 ] ||
+  fail "dev-b was disconnected when dev-a logged in with client id dev-b: $(cat "$work/dev-b.out")"
+grep -q '^after-takeover$' "$work/dev-b.out" || fail "dev-b got something else: $(cat "$work/dev-b.out")"
+if grep -q "as dev-b (.*u'dev-a')" "$work/broker.log"; then fail "dev-a was admitted under client id dev-b"; fi
+ok "a device logging in with another device's client id gets its own; the other stays connected"
+
+# The services' listener keeps the client id: the ingest replicas are one account (svc-ingest) with
+# a client id and a persistent session each. Both stay connected (one CONNACK each) and both
+# sessions keep what was published while they were away.
+worker() { # n, then mosquitto_sub options
+  n=$1
+  shift
+  ssub -u svc-ingest -P "$ingest_pw" -i "selftest-worker-$n" -c -d -t devices/dev-a/ack "$@" >>"$work/worker-$n.out" 2>&1
+}
+worker 1 -C 1 -W 5 &
+worker1=$!
+worker 2 -C 1 -W 5 &
+worker2=$!
+sleep 0.5
+dpub -u dev-a -P pw-a -t devices/dev-a/ack -m live
+wait "$worker1" || fail "worker 1 got nothing: $(cat "$work/worker-1.out")"
+wait "$worker2" || fail "worker 2 got nothing: $(cat "$work/worker-2.out")"
+for n in 1 2; do
+  [ "$(grep -c 'received CONNACK' "$work/worker-$n.out")" -eq 1 ] ||
+    fail "svc-ingest worker $n was taken over: $(cat "$work/worker-$n.out")"
+done
+seq 1 3 | sed 's/^/queued-/' | dpub -u dev-a -P pw-a -t devices/dev-a/ack -l
+for n in 1 2; do
+  : >"$work/worker-$n.out"
+  worker "$n" -C 3 -W 5 || fail "worker $n's session lost messages: $(cat "$work/worker-$n.out")"
+  [ "$(grep -c '^queued-' "$work/worker-$n.out")" -eq 3 ] || fail "worker $n: $(cat "$work/worker-$n.out")"
+done
+ok "two svc-ingest clients with their own client ids stay connected and keep their own persistent sessions"
 
 # A device that leaves devices.passwd (disabled in the registry) is refused after the reload.
 grep -v '^dev-b:' "$work/registry/devices.passwd" >"$work/devices.new"
@@ -172,11 +227,16 @@ await_login dev-b pw-b refused || fail "dev-b still logs in after leaving device
 await_login dev-a pw-a || fail "dev-a lost its login when dev-b left"
 ok "a device removed from devices.passwd is refused after the reload; the others stay"
 
-# The health check of the mosquitto service in docker-compose.yml.
-MQTT_HEALTH_PORT="$port" MQTT_API_PASSWORD="$api_pw" sh "$here/healthcheck.sh" || fail "healthcheck.sh failed"
-if MQTT_HEALTH_PORT="$port" MQTT_API_PASSWORD=wrong sh "$here/healthcheck.sh" 2>/dev/null; then
+# The health check of the mosquitto service in docker-compose.yml: both listeners.
+MQTT_HEALTH_PORTS="$services_port $devices_port" MQTT_API_PASSWORD="$api_pw" sh "$here/healthcheck.sh" ||
+  fail "healthcheck.sh failed"
+if MQTT_HEALTH_PORTS="$services_port $devices_port" MQTT_API_PASSWORD=wrong sh "$here/healthcheck.sh" 2>/dev/null; then
   fail "healthcheck.sh passes with a wrong password"
 fi
-ok "healthcheck.sh passes, and fails with a wrong password"
+closed_port="$(free_port "$devices_port")" || fail "no free port found"
+if MQTT_HEALTH_PORTS="$services_port $closed_port" MQTT_API_PASSWORD="$api_pw" sh "$here/healthcheck.sh" 2>/dev/null; then
+  fail "healthcheck.sh passes with a listener down"
+fi
+ok "healthcheck.sh passes, and fails with a wrong password or a listener down"
 
 echo "selftest passed: deploy/mosquitto works with $("$mosquitto_bin" -h | head -n 1)"

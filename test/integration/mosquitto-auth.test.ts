@@ -1,10 +1,15 @@
 /**
  * The production broker files (deploy/mosquitto: mosquitto.conf, acl, entrypoint.sh) against the
  * device registry. The test runs its own Mosquitto through entrypoint.sh, with the shipped config
- * rewritten only for a temporary folder and a free loopback port, and a platform (ingest, as the
- * svc-ingest service account) that keeps the device password file in step with the registry
- * (MOSQUITTO_PASSWORD_FILE). Devices are provisioned and disabled through the registry only; the
- * broker learns of them from the file and the entrypoint's reload, never restarted.
+ * rewritten only for a temporary folder and two free loopback ports (its two listeners: devices and
+ * services), and a platform (ingest, as the svc-ingest service account, on the services' listener)
+ * that keeps the device password file in step with the registry (MOSQUITTO_PASSWORD_FILE). Devices
+ * are provisioned and disabled through the registry only; the broker learns of them from the file
+ * and the entrypoint's reload, never restarted.
+ *
+ * As in docker-compose.yml, devices connect to the devices' listener, where the broker replaces
+ * every client id with the user name: two connections of one device take each other over, so each
+ * test holds one connection per device at a time.
  *
  * It needs no MQTT_URL (it brings its own broker), so it runs on both passes; the database is the
  * one the environment selects. Skipped only when /usr/sbin/mosquitto is not installed.
@@ -17,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DeviceProvision, disableDevices, provisionDevices } from '../../api/devices/registry.ts';
 import { mosquittoPasswordMatches } from '../../broker/mosquitto-passwords.ts';
@@ -61,11 +66,12 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** deploy/mosquitto/mosquitto.conf with only the listener, the file paths and $SYS interval changed. */
-function testConfig(port: number, work: string): string {
+/** deploy/mosquitto/mosquitto.conf with only the listeners' ports and the file paths changed. */
+function testConfig(ports: { devices: number; services: number }, work: string): string {
   let conf = readFileSync(join(root, 'deploy/mosquitto/mosquitto.conf'), 'utf8');
   const rewrites: [RegExp, string][] = [
-    [/^listener 1883$/m, `listener ${port} 127.0.0.1`],
+    [/^listener 1883$/m, `listener ${ports.devices} 127.0.0.1`],
+    [/^listener 1884$/m, `listener ${ports.services} 127.0.0.1`],
     [/^password_file \/mosquitto\/auth\/passwd$/m, `password_file ${work}/auth/passwd`],
     [/^acl_file \/mosquitto\/config\/acl$/m, `acl_file ${root}deploy/mosquitto/acl`],
     [/^persistence_location \/mosquitto\/data\/$/m, `persistence_location ${work}/data/`],
@@ -80,14 +86,20 @@ function testConfig(port: number, work: string): string {
 describe.skipIf(!installed)('Mosquitto with credentials from the device registry', () => {
   const passwords = { ingest: `ingest-${tag}`, api: `api-${tag}` };
   let work: string;
-  let url: string;
+  /** The devices' listener (1883 in production) and the platform services' (1884). */
+  let devicesUrl: string;
+  let servicesUrl: string;
   let broker: ChildProcess;
   let brokerLog = '';
   let platform: TestPlatform;
   const clients: MqttClient[] = [];
 
-  /** Connects, or rejects with the broker's refusal; never retries. */
+  /**
+   * Connects, or rejects with the broker's refusal; never retries. Service accounts use the services'
+   * listener, everyone else the devices'.
+   */
   async function connect(username: string | undefined, password: string | undefined, o: IClientOptions = {}) {
+    const url = username?.startsWith('svc-') ? servicesUrl : devicesUrl;
     const client = await mqtt.connectAsync(url, {
       username,
       password,
@@ -128,9 +140,11 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
     // Started as root, mosquitto drops to the `mosquitto` user, which must reach its files.
     await chmod(work, 0o755);
     mkdirSync(join(work, 'registry'));
-    const port = await freePort();
-    url = `mqtt://127.0.0.1:${port}`;
-    writeFileSync(join(work, 'mosquitto.conf'), testConfig(port, work), { mode: 0o644 });
+    const ports = { devices: await freePort(), services: await freePort() };
+    if (ports.devices === ports.services) ports.services = await freePort();
+    devicesUrl = `mqtt://127.0.0.1:${ports.devices}`;
+    servicesUrl = `mqtt://127.0.0.1:${ports.services}`;
+    writeFileSync(join(work, 'mosquitto.conf'), testConfig(ports, work), { mode: 0o644 });
     broker = spawn('sh', [join(root, 'deploy/mosquitto/entrypoint.sh')], {
       env: {
         PATH: process.env.PATH,
@@ -165,7 +179,7 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
 
     platform = await startTestPlatform({
       ROLES: ['ingest'],
-      MQTT_URL: url,
+      MQTT_URL: servicesUrl,
       MQTT_USERNAME: 'svc-ingest',
       MQTT_PASSWORD: passwords.ingest,
       MOSQUITTO_PASSWORD_FILE: join(work, 'registry/devices.passwd'),
@@ -222,6 +236,8 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
 
   it('does not let device A publish as device B', async () => {
     const watch = await recorder('svc-api', passwords.api, ['devices/+/telemetry', 'devices/+/status']);
+    // One connection at a time: they are all client id A on the devices' listener. Each one's own
+    // report arrives after its forged ones would have.
     // MQTT 5: the broker says so in the PUBACK (135, not authorised).
     const a5 = await connectDevice(A, { clientId: `${A.deviceId}-v5`, protocolVersion: 5 });
     await expect(a5.publishAsync(topics.telemetry(B.deviceId), 'forged-5', { qos: 1 })).rejects.toMatchObject(
@@ -229,16 +245,18 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
         code: 135,
       },
     );
+    await a5.publishAsync(topics.telemetry(A.deviceId), report(200), { qos: 1 });
+    await a5.endAsync();
     // MQTT 3.1.1 gets a plain PUBACK and the message is dropped; so is one sent with B's client id.
     const a3 = await connectDevice(A, { clientId: `${A.deviceId}-v3` });
     await a3.publishAsync(topics.telemetry(B.deviceId), 'forged-3', { qos: 1 });
     await a3.publishAsync(topics.status(B.deviceId), 'offline', { qos: 1 });
+    await a3.publishAsync(topics.telemetry(A.deviceId), report(201), { qos: 1 });
+    await a3.endAsync();
     const asB = await connect(A.deviceId, A.token, { clientId: B.deviceId });
     await asB.publishAsync(topics.telemetry(B.deviceId), 'forged-as-b', { qos: 1 });
-    // The same connections' own reports arrive after the forged ones would have.
-    await a5.publishAsync(topics.telemetry(A.deviceId), report(200), { qos: 1 });
-    await a3.publishAsync(topics.telemetry(A.deviceId), report(201), { qos: 1 });
     await asB.publishAsync(topics.telemetry(A.deviceId), report(202), { qos: 1 });
+    await asB.endAsync();
     await waitFor(
       async () => watch.got.filter((m) => m.topic === topics.telemetry(A.deviceId)).length === 3,
       {
@@ -279,6 +297,86 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
     expect(aGot).toEqual([`${topics.commands(A.deviceId)} for-a`]);
   });
 
+  it('does not let device A knock device B off by logging in with B’s client id', async () => {
+    // B as the protocol asks: client id = device id, a persistent session, subscribed to its commands.
+    const b = await connectDevice(B, { clientId: B.deviceId, clean: false });
+    let bClosed = false;
+    b.on('close', () => {
+      bClosed = true;
+    });
+    const bGot: string[] = [];
+    b.on('message', (topic, payload) => bGot.push(`${topic} ${payload.toString()}`));
+    await b.subscribeAsync(topics.commands(B.deviceId), { qos: 1 });
+
+    // A, with its own password and B's client id: admitted, under its own client id.
+    const asB = await connect(A.deviceId, A.token, { clientId: B.deviceId });
+    await asB.publishAsync(topics.status(A.deviceId), 'online', { qos: 1 });
+    const api = await connect('svc-api', passwords.api, { clientId: `svc-api-takeover-${tag}` });
+    await api.publishAsync(topics.commands(B.deviceId), 'after-a-logged-in', { qos: 1 });
+    await waitFor(async () => bGot.length > 0 || bClosed, { what: 'B to get its command (or be dropped)' });
+    expect(bClosed, 'B was disconnected when A logged in with its client id').toBe(false);
+    expect(b.connected).toBe(true);
+    expect(bGot).toEqual([`${topics.commands(B.deviceId)} after-a-logged-in`]);
+    expect(asB.connected).toBe(true);
+    expect(brokerLog).not.toMatch(new RegExp(`as ${B.deviceId} \\(.*u'${A.deviceId}'\\)`));
+    await asB.endAsync();
+  });
+
+  it('keeps two svc-ingest workers with their own client ids connected, each with its persistent session', async () => {
+    // The ingest replicas: one account, a client id and a persistent session each, one share group.
+    const filter = `$share/clientid-${tag}/${topics.ack(A.deviceId)}`;
+    const got: [string[], string[]] = [[], []];
+    let drops = 0;
+    const worker = async (n: 0 | 1) => {
+      const client = mqtt.connect(servicesUrl, {
+        username: 'svc-ingest',
+        password: passwords.ingest,
+        clientId: `ingest-w${n}-${tag}`,
+        clean: false,
+        reconnectPeriod: 0,
+        connectTimeout: 5000,
+      });
+      client.on('error', () => {});
+      // Before the CONNACK: a resumed session's messages come right behind it.
+      client.on('message', (_topic, payload) => got[n].push(payload.toString()));
+      clients.push(client);
+      const connack = await new Promise<IConnackPacket>((resolve, reject) => {
+        client.once('connect', resolve);
+        client.once('error', reject);
+      });
+      client.on('close', () => {
+        if (!client.disconnecting) drops += 1;
+      });
+      await client.subscribeAsync(filter, { qos: 1 });
+      return { client, sessionPresent: connack.sessionPresent };
+    };
+    const first = [await worker(0), await worker(1)];
+    expect(first.map((w) => w.sessionPresent)).toEqual([false, false]);
+
+    const a = await connectDevice(A, { clientId: A.deviceId });
+    for (let i = 0; i < 10; i++) await a.publishAsync(topics.ack(A.deviceId), `live-${i}`, { qos: 1 });
+    await waitFor(async () => got[0].length + got[1].length === 10 || drops > 0, { what: 'the 10 acks' });
+    expect(drops, 'a worker was disconnected when the other logged in').toBe(0);
+    expect(first.every((w) => w.client.connected)).toBe(true);
+    // The group splits the messages between the two: both are members.
+    expect(got[0].length).toBeGreaterThan(0);
+    expect(got[1].length).toBeGreaterThan(0);
+
+    // Both away: their sessions keep the group's messages for them, and are there when they return.
+    await Promise.all(first.map((w) => w.client.endAsync()));
+    for (let i = 0; i < 4; i++) await a.publishAsync(topics.ack(A.deviceId), `queued-${i}`, { qos: 1 });
+    got[0] = [];
+    got[1] = [];
+    const again = [await worker(0), await worker(1)];
+    expect(again.map((w) => w.sessionPresent)).toEqual([true, true]);
+    await waitFor(async () => got[0].length + got[1].length === 4 || drops > 0, {
+      what: 'the 4 queued acks',
+    });
+    expect(drops).toBe(0);
+    expect([...got[0], ...got[1]].sort()).toEqual(['queued-0', 'queued-1', 'queued-2', 'queued-3']);
+    await Promise.all([a.endAsync(), ...again.map((w) => w.client.endAsync())]);
+  });
+
   it('lets a device provisioned while the broker runs log in after the automatic sync, without a restart', async () => {
     const watch = await connect('svc-api', passwords.api, { clientId: `svc-api-steady-${tag}` });
     let closed = 0;
@@ -302,12 +400,16 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
   });
 
   it('refuses a disabled device after the sync and closes its open connection', async () => {
-    const b = await connectDevice(B, { clientId: `${B.deviceId}-open` });
-    const closed = new Promise<void>((r) => b.once('close', () => r()));
+    const b = await connectDevice(B, { clientId: B.deviceId });
+    let closed = false;
+    b.once('close', () => {
+      closed = true;
+    });
     expect(await disableDevices(platform.db, [B.deviceId])).toEqual([B.deviceId]);
+    // Before any probe: a login of B's would take this connection over.
+    await waitFor(async () => closed, { what: 'the broker to close the disabled B’s connection' });
     await waitFor(async () => !(await loginWorks(B)), { what: 'B to be refused' });
     expect(await refused(connectDevice(B, { clientId: `${B.deviceId}-again` }))).toBe(true);
-    await closed;
     expect(await loginWorks(A), 'the others stay').toBe(true);
     const file = readFileSync(join(work, 'registry/devices.passwd'), 'utf8');
     expect(file).not.toContain(`${B.deviceId}:`);

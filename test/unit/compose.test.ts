@@ -150,11 +150,38 @@ function mosquittoConf(text: string): Map<string, string[]> {
   return conf;
 }
 
+/**
+ * The options written under each `listener <port>` line, up to the next one (where mosquitto 2.0
+ * takes a listener's own options from); `0` holds those before the first listener.
+ */
+function listenerOptions(text: string): Map<number, Map<string, string>> {
+  const listeners = new Map<number, Map<string, string>>([[0, new Map()]]);
+  let current = listeners.get(0) as Map<string, string>;
+  for (const line of text.split('\n')) {
+    const t = line.trim();
+    if (t === '' || t.startsWith('#')) continue;
+    const [key = '', ...rest] = t.split(/\s+/);
+    if (key === 'listener') {
+      current = new Map();
+      listeners.set(Number(rest[0]), current);
+    } else current.set(key, rest.join(' '));
+  }
+  return listeners;
+}
+
 const mosquitto = services.mosquitto as Service;
 const confMount = mountAt(mosquitto, '/mosquitto/config/mosquitto.conf');
-const conf = mosquittoConf(confMount ? read(confMount.source) : '');
+const confText = confMount ? read(confMount.source) : '';
+const conf = mosquittoConf(confText);
 const confValue = (key: string) => conf.get(key)?.at(-1);
 const listenerPorts = (conf.get('listener') ?? []).map((l) => Number(l.split(' ')[0]));
+const listeners = [...listenerOptions(confText)].filter(([port]) => port !== 0);
+/** Listeners that replace a client's client id with its user name: the devices'. */
+const devicePorts = listeners
+  .filter(([, o]) => o.get('use_username_as_clientid') === 'true')
+  .map(([port]) => port);
+/** Listeners that keep the client ids clients send: the platform services'. */
+const servicePorts = listenerPorts.filter((p) => !devicePorts.includes(p));
 
 /** Mosquitto's topic filter match (+ one level, # the rest; `$` topics only match `$` filters). */
 function topicMatches(filter: string, topic: string): boolean {
@@ -253,7 +280,11 @@ describe('docker-compose.yml', () => {
 
       const mqtt = new URL(config.MQTT_URL ?? 'missing:');
       expect(mqtt.hostname, `${name}: MQTT_URL points at the mosquitto service`).toBe('mosquitto');
-      expect(listenerPorts).toContain(Number(mqtt.port || 1883));
+      // The services' listener: on the devices' one every ingest replica would be client id
+      // svc-ingest and take the others over.
+      expect(servicePorts, `${name}: MQTT_URL is on the services' listener`).toContain(
+        Number(mqtt.port || 1883),
+      );
     }
   });
 
@@ -301,6 +332,9 @@ describe('docker-compose.yml', () => {
     expect(publishedTargets(services.api as Service)).toEqual([8080]);
     for (const target of publishedTargets(mosquitto)) expect(listenerPorts).toContain(target);
     expect(publishedTargets(mosquitto)).toEqual([1883]);
+    // Only the devices' listener reaches the host; the services' stays on the compose network.
+    for (const target of publishedTargets(mosquitto)) expect(devicePorts).toContain(target);
+    for (const port of servicePorts) expect(publishedTargets(mosquitto)).not.toContain(port);
     expect(publishedTargets(services.db as Service), 'the database stays on the compose network').toEqual([]);
     for (const [name, service] of Object.entries(services)) {
       if ((service.deploy?.replicas ?? 1) > 1) {
@@ -350,6 +384,21 @@ describe('deploy/mosquitto', () => {
     expect(confMount?.kind).toBe('bind');
     expect(confMount?.source).toBe('./deploy/mosquitto/mosquitto.conf');
     expect(read('deploy/mosquitto/entrypoint.sh')).toContain('/mosquitto/config/mosquitto.conf');
+  });
+
+  it('has a devices listener that makes the user name the client id, and a services listener that keeps it', () => {
+    // A device logging in with another device's client id would otherwise knock that box offline.
+    expect(devicePorts).toEqual([1883]);
+    // The ingest replicas share one account, each with its own client id and persistent session.
+    expect(servicePorts).toEqual([1884]);
+    // Set before any listener, it would apply to the default listener; clientid_prefixes conflicts.
+    expect(listenerOptions(confText).get(0)?.has('use_username_as_clientid')).toBe(false);
+    expect(conf.has('clientid_prefixes')).toBe(false);
+  });
+
+  it('is checked by the health check on every listener', () => {
+    const ports = /MQTT_HEALTH_PORTS:-([0-9 ]+)\}/.exec(read('deploy/mosquitto/healthcheck.sh'))?.[1];
+    expect(ports?.split(' ').map(Number).sort()).toEqual([...listenerPorts].sort());
   });
 
   it('admits no anonymous clients', () => {
