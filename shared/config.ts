@@ -150,6 +150,48 @@ const ConfigFields = z.object({
       }
       return seconds;
     }),
+  /**
+   * Sign-in throttling (api/auth/throttle.ts): failed sign-ins for one user name, and from one
+   * client address, within LOGIN_FAILURE_WINDOW, after which attempts get 429 until the oldest
+   * leaves the window. 0 switches a limit off.
+   */
+  LOGIN_MAX_FAILURES: z.coerce
+    .number({ error: 'LOGIN_MAX_FAILURES must be a number' })
+    .int('LOGIN_MAX_FAILURES must be a whole number')
+    .min(0, 'LOGIN_MAX_FAILURES must be 0 (no limit) or more')
+    .max(1000, 'LOGIN_MAX_FAILURES must be at most 1000')
+    .default(5),
+  LOGIN_MAX_FAILURES_PER_ADDRESS: z.coerce
+    .number({ error: 'LOGIN_MAX_FAILURES_PER_ADDRESS must be a number' })
+    .int('LOGIN_MAX_FAILURES_PER_ADDRESS must be a whole number')
+    .min(0, 'LOGIN_MAX_FAILURES_PER_ADDRESS must be 0 (no limit) or more')
+    .max(100_000, 'LOGIN_MAX_FAILURES_PER_ADDRESS must be at most 100000')
+    .default(20),
+  LOGIN_FAILURE_WINDOW: z
+    .string()
+    .default('15m')
+    .transform((s, ctx) => {
+      const seconds = parseDuration(s);
+      if (seconds === null || seconds < 1 || seconds > 86_400) {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'LOGIN_FAILURE_WINDOW must be a duration from 1s to 24h, e.g. 15m',
+        });
+        return z.NEVER;
+      }
+      return seconds;
+    }),
+  /**
+   * Reverse proxies in front of the api that append the caller to X-Forwarded-For, so sign-in
+   * throttling counts per client and not per proxy. Only proxies you run: one hop too many lets a
+   * client name its own address.
+   */
+  LOGIN_PROXY_HOPS: z.coerce
+    .number({ error: 'LOGIN_PROXY_HOPS must be a number' })
+    .int('LOGIN_PROXY_HOPS must be a whole number')
+    .min(0, 'LOGIN_PROXY_HOPS must be 0-10')
+    .max(10, 'LOGIN_PROXY_HOPS must be 0-10')
+    .default(0),
   /** Telemetry further than this in the future (device clock ahead of ours) is rejected. */
   MAX_CLOCK_SKEW_MS: z.coerce
     .number()

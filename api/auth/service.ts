@@ -3,6 +3,17 @@ import type { Sql } from '../../db/client.ts';
 import { appendAudit, inTransaction } from '../audit/log.ts';
 import type { Authenticate, AuthUser } from './access.ts';
 import { hashPassword, needsRehash, verifyPassword } from './password.ts';
+import {
+  type Attempt,
+  attemptFailed,
+  attemptSucceeded,
+  beginAttempt,
+  clientAddress,
+  DEFAULT_LOGIN_THROTTLE,
+  forget,
+  LoginThrottledError,
+  type LoginThrottleSettings,
+} from './throttle.ts';
 import type { Tokens } from './tokens.ts';
 import { findUserById, findUserByUsername, normalizeUsername, setPasswordHash } from './users.ts';
 
@@ -12,10 +23,24 @@ export interface LoginResult {
   expiresAt: Date;
 }
 
+/** Where a sign-in comes from, as the HTTP request shows it (absent: the CLI, tests). */
+export interface LoginClient {
+  remoteAddress?: string | undefined;
+  forwardedFor?: string | string[] | undefined;
+}
+
 export interface Auth {
-  /** A token for a correct, enabled user; null otherwise (which of the two is not told). */
-  login(username: string, password: string): Promise<LoginResult | null>;
+  /**
+   * A token for a correct, enabled user; null otherwise (which of the two is not told). Throws
+   * LoginThrottledError, without checking the password, while the user name or the client's
+   * address has too many recent failures (api/auth/throttle.ts).
+   */
+  login(username: string, password: string, client?: LoginClient): Promise<LoginResult | null>;
   authenticate: Authenticate;
+}
+
+export interface AuthOptions {
+  throttle?: LoginThrottleSettings | undefined;
 }
 
 const publicUser = (u: AuthUser): AuthUser => ({
@@ -25,44 +50,74 @@ const publicUser = (u: AuthUser): AuthUser => ({
   roles: u.roles,
 });
 
-export function createAuth(db: Sql, tokens: Tokens): Auth {
+export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): Auth {
+  const throttle = options.throttle ?? DEFAULT_LOGIN_THROTTLE;
   // Hashed once, lazily: an unknown username is checked against it so that it costs the same
   // time as a known one with a wrong password, and the answer does not reveal which it was.
   let decoy: Promise<string> | null = null;
 
-  return {
-    async login(username, password) {
-      // Every attempt is audited (never the password): the claimed name, and why a refusal was one.
-      const refused = (reason: string, userId: string | null) =>
-        inTransaction(db, (tx) =>
-          appendAudit(tx, {
-            actor: normalizeUsername(username) || '(empty)',
-            action: 'auth.login_failed',
-            subject: `user:${normalizeUsername(username)}`,
-            detail: { reason, userId },
-          }),
-        ).then(() => null);
-      const user = await findUserByUsername(db, username);
-      if (!user) {
-        decoy ??= hashPassword('not a password of anyone');
-        await verifyPassword(password, await decoy);
-        return refused('unknown user', null);
-      }
-      const ok = await verifyPassword(password, user.passwordHash);
-      if (!ok) return refused('wrong password', user.id);
-      if (user.disabledAt !== null) return refused('user disabled', user.id);
-      const rehash = needsRehash(user.passwordHash) ? await hashPassword(password) : null;
-      await inTransaction(db, async (tx) => {
-        if (rehash) await setPasswordHash(tx, user.id, rehash);
-        await appendAudit(tx, {
-          actor: user.username,
-          action: 'auth.login',
-          subject: `user:${user.username}`,
-          detail: { userId: user.id, ...(rehash ? { passwordRehashed: true } : {}) },
-        });
+  // Every refused attempt is audited (never the password): the claimed name, and why a refusal was
+  // one; and, once, the failure that locks the name or the address. Attempts refused during a lock
+  // are not: they cost an attacker nothing, and each append waits for the chain's one lock.
+  const refused = (attempt: Attempt, reason: string, userId: string | null) =>
+    inTransaction(db, async (tx) => {
+      const locks = await attemptFailed(tx, throttle, attempt);
+      const actor = attempt.username || '(empty)';
+      await appendAudit(tx, {
+        actor,
+        action: 'auth.login_failed',
+        subject: `user:${attempt.username}`,
+        detail: { reason, userId },
       });
-      const { token, expiresAt } = await tokens.sign(user.id);
-      return { token, user: publicUser(user), expiresAt };
+      for (const scope of locks) {
+        const limit = scope === 'user' ? throttle.maxFailuresPerUser : throttle.maxFailuresPerAddress;
+        await appendAudit(tx, {
+          actor,
+          action: 'auth.lockout',
+          subject: scope === 'user' ? `user:${attempt.username}` : `address:${attempt.address}`,
+          detail: { scope, failures: limit, windowSeconds: throttle.windowSeconds, address: attempt.address },
+        });
+      }
+    }).then(() => null);
+
+  const check = async (attempt: Attempt, username: string, password: string) => {
+    const user = await findUserByUsername(db, username);
+    if (!user) {
+      decoy ??= hashPassword('not a password of anyone');
+      await verifyPassword(password, await decoy);
+      return refused(attempt, 'unknown user', null);
+    }
+    const ok = await verifyPassword(password, user.passwordHash);
+    if (!ok) return refused(attempt, 'wrong password', user.id);
+    if (user.disabledAt !== null) return refused(attempt, 'user disabled', user.id);
+    const rehash = needsRehash(user.passwordHash) ? await hashPassword(password) : null;
+    await inTransaction(db, async (tx) => {
+      if (rehash) await setPasswordHash(tx, user.id, rehash);
+      await attemptSucceeded(tx, attempt);
+      await appendAudit(tx, {
+        actor: user.username,
+        action: 'auth.login',
+        subject: `user:${user.username}`,
+        detail: { userId: user.id, ...(rehash ? { passwordRehashed: true } : {}) },
+      });
+    });
+    const { token, expiresAt } = await tokens.sign(user.id);
+    return { token, user: publicUser(user), expiresAt };
+  };
+
+  return {
+    async login(username, password, client = {}) {
+      const address = clientAddress(client.remoteAddress, client.forwardedFor, throttle.proxyHops);
+      // Unknown names are counted and locked like known ones, under the name as typed (normalised).
+      const attempt = await beginAttempt(db, throttle, normalizeUsername(username), address);
+      if (attempt instanceof LoginThrottledError) throw attempt;
+      try {
+        return await check(attempt, username, password);
+      } catch (e) {
+        // The check itself broke (the database, say): that was no failed guess.
+        await forget(db, attempt).catch(() => {});
+        throw e;
+      }
     },
 
     async authenticate(token) {

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ROLES, type Role } from '../../shared/roles.ts';
 import type { Auth } from '../auth/service.ts';
+import { LoginThrottledError } from '../auth/throttle.ts';
 
 const userSchema = {
   type: 'object',
@@ -23,6 +24,11 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
       schema: {
         tags: ['auth'],
         summary: 'Sign in: user name and password for a bearer token (JWT) with its expiry',
+        description:
+          'After too many failed sign-ins for a user name, or from one address, within a window ' +
+          '(LOGIN_MAX_FAILURES, LOGIN_MAX_FAILURES_PER_ADDRESS, LOGIN_FAILURE_WINDOW) further attempts ' +
+          'get 429 with Retry-After (seconds), whatever the password, until the oldest of those ' +
+          'failures leaves the window. A successful sign-in starts the user name count again.',
         body: {
           type: 'object',
           required: ['username', 'password'],
@@ -42,11 +48,29 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
             },
           },
           401: messageSchema,
+          429: {
+            ...messageSchema,
+            description:
+              'too many failed sign-ins; the Retry-After header says in how many seconds to try again',
+          },
         },
       },
     },
     async (request, reply) => {
-      const result = await auth.login(request.body.username, request.body.password);
+      let result: Awaited<ReturnType<Auth['login']>>;
+      try {
+        result = await auth.login(request.body.username, request.body.password, {
+          // The connection's address; proxies in front are accounted for by LOGIN_PROXY_HOPS.
+          remoteAddress: request.socket.remoteAddress,
+          forwardedFor: request.headers['x-forwarded-for'],
+        });
+      } catch (e) {
+        if (!(e instanceof LoginThrottledError)) throw e;
+        return reply
+          .status(429)
+          .header('retry-after', String(e.retryAfterSeconds))
+          .send({ message: e.message });
+      }
       if (!result) return reply.status(401).send({ message: 'wrong username or password' });
       return { ...result, expiresAt: result.expiresAt.toISOString() };
     },
