@@ -1,8 +1,9 @@
 /**
  * The device registry: provisioning (a device, its machine and the installation linking them),
- * disabling, and the credential check the embedded broker asks on every CONNECT. Each device keeps
- * two one-way forms of its token: the SHA-256 the embedded broker checks, and the Mosquitto hash
- * a production broker's password file is rebuilt from (broker/mosquitto-sync.ts).
+ * disabling and enabling again, and the credential check the embedded broker asks on every
+ * CONNECT. Each device keeps two one-way forms of its token: the SHA-256 the embedded broker
+ * checks, and the Mosquitto hash a production broker's password file is rebuilt from
+ * (broker/mosquitto-sync.ts).
  */
 import { mosquittoPasswordHash } from '../../broker/mosquitto-passwords.ts';
 import type { Database, Sql } from '../../db/client.ts';
@@ -188,6 +189,31 @@ export async function disableDevices(
   });
   if (disabled.length > 0) await credentialsChanged(db);
   return disabled;
+}
+
+/**
+ * Enables disabled devices again: they may log in with the token they had (the embedded broker
+ * asks the registry; the password file gets them back at the sync the listeners run now, from the
+ * broker hash kept while they were disabled). Unknown and enabled ids are ignored; returns the ids
+ * that were disabled until now. `withinTransaction` as for disableDevices.
+ */
+export async function enableDevices(
+  db: Database,
+  deviceIds: string[],
+  options: { withinTransaction?: (tx: Sql, enabled: string[]) => Promise<void> } = {},
+): Promise<string[]> {
+  if (deviceIds.length === 0) return [];
+  const enabled = await db.transaction(async (tx) => {
+    const { rows } = await tx.query<{ id: string }>(
+      `update device set disabled_at = null where id = any($1::text[]) and disabled_at is not null returning id`,
+      [deviceIds],
+    );
+    const ids = rows.map((r) => r.id);
+    if (ids.length > 0) await options.withinTransaction?.(tx, ids);
+    return ids;
+  });
+  if (enabled.length > 0) await credentialsChanged(db);
+  return enabled;
 }
 
 async function installIfAbsent(tx: Sql, items: DeviceProvision[]): Promise<void> {

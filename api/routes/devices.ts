@@ -1,8 +1,8 @@
 /**
  * The device registry over HTTP: provisioning GPS boxes with their machines (what `npm run sim --
- * --api-url` and a lender's onboarding call), reading one, and disabling one. Provisioning and
- * disabling go through the registry, so the broker's credentials follow as they do in process,
- * and each device's entry in the audit chain commits with the change.
+ * --api-url` and a lender's onboarding call), reading one, disabling one and enabling it again.
+ * Provisioning, disabling and enabling go through the registry, so the broker's credentials follow
+ * as they do in process, and each device's entry in the audit chain commits with the change.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -12,7 +12,12 @@ import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { appendAudit } from '../audit/log.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { getDeviceView } from '../devices/queries.ts';
-import { disableDevices, InvalidProvisionError, provisionDevices } from '../devices/registry.ts';
+import {
+  disableDevices,
+  enableDevices,
+  InvalidProvisionError,
+  provisionDevices,
+} from '../devices/registry.ts';
 import { HttpError, notFound } from '../errors.ts';
 
 export interface DeviceRoutesOptions {
@@ -158,6 +163,47 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (base
           await appendAudit(tx, {
             actor: request.user.username,
             action: 'device.disabled',
+            subject: `device:${id}`,
+            detail: reason ? { reason } : {},
+          });
+        },
+      });
+      const device = await getDeviceView(db, id);
+      if (!device) throw notFound(`device ${id}`);
+      return { changed: changed.length > 0, device };
+    },
+  );
+
+  // Idempotent like disable, not 409: a retried request (a timeout, a script run twice) ends in the
+  // state asked for, and `changed` still tells whether this call made the change.
+  app.post(
+    '/devices/:id/enable',
+    {
+      config: { access: REGISTRARS },
+      schema: {
+        tags: ['devices'],
+        summary:
+          'Enable a disabled device again: it may log in to the broker with its token (enabling an enabled device changes nothing)',
+        params: IdParamsSchema,
+        // Optional: a bare POST enables too.
+        body: z.object({ reason: z.string().trim().max(1000).optional() }).nullish(),
+        response: {
+          200: z.object({
+            changed: z.boolean().describe('false when it was not disabled'),
+            device: DeviceViewSchema,
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const reason = request.body?.reason ?? '';
+      const changed = await enableDevices(db, [id], {
+        withinTransaction: async (tx) => {
+          await appendAudit(tx, {
+            actor: request.user.username,
+            action: 'device.enabled',
             subject: `device:${id}`,
             detail: reason ? { reason } : {},
           });

@@ -1,15 +1,17 @@
 /**
  * The device registry over HTTP on a running platform: provisioning (idempotent, all or nothing,
- * reasons for what is refused), reading without credentials, disabling — each audited in the same
- * transaction, and each followed by the broker's password file as in-process provisioning is.
+ * reasons for what is refused), reading without credentials, disabling and enabling again — each
+ * audited in the same transaction, and each followed by the broker's password file as in-process
+ * provisioning is. On the embedded broker, whether the box can log in is tried for real.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyDeviceToken } from '../../api/devices/registry.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
-import { engineName } from '../support/engines.ts';
+import { engineName, realBroker } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 const run = `${process.pid}${Date.now() % 100000}`;
@@ -207,12 +209,72 @@ describe(`devices API on ${engineName}`, () => {
     expect((await call('GET', '/api/devices/NO-SUCH-BOX')).status).toBe(404);
   });
 
-  it('lets every role read a device and only an admin provision or disable one', async () => {
+  it('enables a disabled device: audited, back in the password file, its token accepted; again changes nothing', async () => {
+    const d = device(3);
+    expect((await call('POST', '/api/devices', { devices: [d] })).status).toBe(200);
+    // The test broker checks device logins only when it is the embedded one (the real one in the
+    // tests runs without authentication); there, the box is tried at CONNECT.
+    const brokerLogin = async () => {
+      if (realBroker) return null;
+      try {
+        const c = await mqtt.connectAsync(platform.mqttUrl, {
+          clientId: d.deviceId,
+          username: d.deviceId,
+          password: d.token,
+          reconnectPeriod: 0,
+        });
+        await c.endAsync();
+        return true;
+      } catch (e) {
+        if (/Not authorized|Bad username or password/i.test(String(e))) return false;
+        throw e;
+      }
+    };
+    expect(await brokerLogin()).not.toBe(false);
+    expect((await call('POST', `/api/devices/${d.deviceId}/disable`, { reason: 'lost' })).status).toBe(200);
+    expect(await brokerLogin()).not.toBe(true);
+    expect(fileUsers()).not.toContain(d.deviceId);
+
+    const before = await auditHead();
+    const res = await call('POST', `/api/devices/${d.deviceId}/enable`, { reason: 'box found' });
+    expect(res.status, res.text).toBe(200);
+    expect(res.json.changed).toBe(true);
+    expect(res.json.device).toMatchObject({ id: d.deviceId, disabledAt: null, machine: d.machine });
+    expect(fileUsers()).toContain(d.deviceId);
+    expect(await verifyDeviceToken(platform.db, d.deviceId, d.token)).toBe(true);
+    expect(await brokerLogin()).not.toBe(false);
+    if (!realBroker) expect(await brokerLogin()).toBe(true);
+
+    // Idempotent, without a body too: nothing changes, nothing is recorded.
+    const again = await call('POST', `/api/devices/${d.deviceId}/enable`);
+    expect(again.status, again.text).toBe(200);
+    expect(again.json.changed).toBe(false);
+    expect(again.json.device.disabledAt).toBeNull();
+
+    const entries = await auditAfter(before);
+    expect(entries.map((e) => [e.actor, e.action, e.subject, e.detail])).toEqual([
+      [admin.user.username, 'device.enabled', `device:${d.deviceId}`, { reason: 'box found' }],
+    ]);
+    expect((await call('POST', '/api/devices/NO-SUCH-BOX/enable', {})).status).toBe(404);
+    expect((await call('POST', '/api/devices/NO-SUCH-BOX/enable')).json).toEqual({
+      message: 'device NO-SUCH-BOX not found',
+    });
+  });
+
+  it('lets every role read a device and only an admin provision, disable or enable one', async () => {
     const risk = await signedInAs(platform.url, platform.db, 'risk_manager');
     expect((await call('GET', `/api/devices/${device(1).deviceId}`, undefined, risk.token)).status).toBe(200);
     expect((await call('POST', '/api/devices', { devices: [device(20)] }, risk.token)).status).toBe(403);
     expect((await call('POST', `/api/devices/${device(1).deviceId}/disable`, {}, risk.token)).status).toBe(
       403,
+    );
+    for (const role of ['collector', 'recovery_agent', 'risk_manager', 'auditor'] as const) {
+      const who = await signedInAs(platform.url, platform.db, role);
+      const res = await call('POST', `/api/devices/${device(2).deviceId}/enable`, {}, who.token);
+      expect(res.status, role).toBe(403);
+    }
+    expect((await call('GET', `/api/devices/${device(2).deviceId}`)).json.disabledAt).toEqual(
+      expect.any(String),
     );
   });
 });

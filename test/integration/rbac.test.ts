@@ -45,6 +45,8 @@ describe(`access matrix (${engineName})`, () => {
       'GET /api/auth/me',
       'GET /api/health',
       'GET /api/map/machines',
+      'POST /api/devices/:id/disable',
+      'POST /api/devices/:id/enable',
     ]) {
       expect(urls).toContain(known);
     }
