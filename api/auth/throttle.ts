@@ -5,8 +5,8 @@
  * for one client address, so one host cannot spray guesses over many names.
  *
  * The counts live in the database (login_failure, db/migrations/010_login_throttle.sql), not in
- * memory: production runs several api replicas, and a count per process would multiply the
- * allowance by their number (and forget it at every restart).
+ * memory: the api may run as several nodes on one database (docs/deployment.md), and a count per
+ * process would multiply the allowance by their number (and forget it at every restart).
  */
 import type { Sql } from '../../db/client.ts';
 import type { Config } from '../../shared/config.ts';

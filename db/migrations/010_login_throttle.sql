@@ -1,6 +1,6 @@
 -- Failed sign-ins, for throttling password guessing (api/auth/throttle.ts). In the database rather
--- than in each api process: production runs several api replicas behind one address, and counts
--- kept per process would give an attacker the allowance once per replica.
+-- than in each api process: the api may run as several nodes behind one address, and counts kept
+-- per process would give an attacker the allowance once per node.
 --
 -- One row per attempt that got to the password check and failed (and, for the moment it is being
 -- checked, per attempt in progress: counting it up front is what stops parallel guesses from all
