@@ -17,6 +17,7 @@ import { appendAudit } from './api/audit/log.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './api/auth/demo-users.ts';
 import { loadOrCreateSecret } from './api/auth/secret.ts';
 import { createAuth } from './api/auth/service.ts';
+import { loginThrottleFrom } from './api/auth/throttle.ts';
 import { createTokens } from './api/auth/tokens.ts';
 import { startDispatcher } from './api/commands/dispatcher.ts';
 import { commandFeed } from './api/commands/feed.ts';
@@ -150,7 +151,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         secret: config.JWT_SECRET ?? loadOrCreateSecret(config.DATA_DIR),
         ttlSeconds: config.JWT_TTL,
       });
-      const auth = createAuth(db, tokens);
+      const auth = createAuth(db, tokens, { throttle: loginThrottleFrom(config) });
       // Stage changes go out on the broker, so every api node pushes them to its browsers.
       const announceStages = (changes: StageChange[]) => {
         apiMqtt.publish(LIVE_STAGES_TOPIC, JSON.stringify(changes), { qos: 0 });

@@ -18,6 +18,7 @@ import type { ChainedEntry } from '../../shared/audit.ts';
 import type { TestApp } from '../support/app.ts';
 import { createTestUser } from '../support/auth.ts';
 import { engineName, scratchDatabase } from '../support/engines.ts';
+import { startTestPlatform } from '../support/platform.ts';
 
 /** The api app on a scratch database with its own throttle settings (test/support/app.ts has none). */
 async function startThrottledApp(throttle: LoginThrottleSettings): Promise<TestApp> {
@@ -279,5 +280,27 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
     const res = await login(t, u.username, u.password, { forwardedFor: '198.18.0.200' });
     expect(res.statusCode).toBe(429);
     expect(res.json().message).toContain('for this user name');
+  });
+});
+
+describe(`sign-in throttling as configured (${engineName})`, () => {
+  it('takes its limit from LOGIN_MAX_FAILURES on the running platform', async () => {
+    const platform = await startTestPlatform({ LOGIN_MAX_FAILURES: 2 });
+    try {
+      const u = await createTestUser(platform.db, 'collector');
+      const attempt = (password: string) =>
+        fetch(`${platform.url}/api/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ username: u.username, password }),
+        });
+      expect((await attempt('wrong')).status).toBe(401);
+      expect((await attempt('wrong')).status).toBe(401);
+      const locked = await attempt(u.password);
+      expect(locked.status).toBe(429);
+      expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await platform.teardown();
+    }
   });
 });
