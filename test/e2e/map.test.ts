@@ -176,6 +176,31 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
     expect(refused).toBeGreaterThanOrEqual(0);
     pageErrors.splice(refused, 1);
 
+    // Five failures lock a user name (known or not) for a while; the screen says for how long.
+    await page.fill('input[name=username]', 'intruder');
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) {
+      await page.fill('input[name=password]', `guess-${i}`);
+      const [res] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith('/api/auth/login')),
+        page.click('button[type=submit]'),
+      ]);
+      statuses.push(res.status());
+    }
+    expect(statuses).toEqual([401, 401, 401, 401, 401, 429]);
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid=login-error]')?.textContent?.startsWith('Too many'),
+      undefined,
+      { timeout: 10_000 },
+    );
+    expect(await page.getByTestId('login-error').textContent()).toBe(
+      'Too many failed sign-ins. Try again in 15 min.',
+    );
+    for (let k = pageErrors.length - 1; k >= 0; k--) {
+      if (/\b(401|429)\b/.test(pageErrors[k]!)) pageErrors.splice(k, 1);
+    }
+
+    await page.fill('input[name=username]', 'agent');
     await page.fill('input[name=password]', 'demo');
     await page.click('button[type=submit]');
     await page.getByTestId('session-bar').waitFor({ timeout: 10_000 });

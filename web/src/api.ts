@@ -73,7 +73,19 @@ export function fetchMachines(minStage: Stage, signal?: AbortSignal): Promise<Ma
   return getJson<MachineCollection>(`/api/map/machines?minStage=${minStage}`, signal);
 }
 
-/** `POST /api/auth/login`: the session, or an error whose message can be shown as it is. */
+/** Why a sign-in failed, for the login screen to say in the user's language. */
+export class LoginError extends Error {
+  constructor(
+    readonly code: 'wrong' | 'throttled' | 'unreachable' | 'failed',
+    message: string,
+    /** With `throttled`: seconds until the next try is let through (the Retry-After header). */
+    readonly retryAfterS: number | null = null,
+  ) {
+    super(message);
+  }
+}
+
+/** `POST /api/auth/login`: the session, or a LoginError. */
 export async function login(username: string, password: string): Promise<Session> {
   let res: Response;
   try {
@@ -83,12 +95,20 @@ export async function login(username: string, password: string): Promise<Session
       body: JSON.stringify({ username, password }),
     });
   } catch {
-    throw new Error('The server cannot be reached. Check the connection and try again.');
+    throw new LoginError('unreachable', 'The server cannot be reached. Check the connection and try again.');
   }
   const body = (await res.json().catch(() => ({}))) as Partial<Session> & { message?: string };
-  if (res.status === 401) throw new Error('Wrong username or password.');
+  if (res.status === 401) throw new LoginError('wrong', 'Wrong username or password.');
+  if (res.status === 429) {
+    const retry = Number(res.headers.get('retry-after'));
+    throw new LoginError(
+      'throttled',
+      body.message ?? 'Too many failed sign-ins.',
+      Number.isFinite(retry) && retry > 0 ? retry : null,
+    );
+  }
   if (!res.ok || !body.token || !body.user || !body.expiresAt) {
-    throw new Error(body.message ?? `Sign-in failed (HTTP ${res.status}).`);
+    throw new LoginError('failed', body.message ?? `Sign-in failed (HTTP ${res.status}).`);
   }
   return { token: body.token, user: body.user, expiresAt: body.expiresAt };
 }

@@ -1,6 +1,6 @@
 /** The login screen: username and password; a wrong pair or an expired session says so. */
 import { type FormEvent, useState } from 'react';
-import { login } from '../api.ts';
+import { LoginError, login } from '../api.ts';
 import { useFormat } from '../i18n/index.ts';
 import { LanguageSwitch } from '../i18n/LanguageSwitch.tsx';
 import { sessionStore } from './session.ts';
@@ -19,7 +19,16 @@ export function LoginPage({ expired }: { expired: boolean }) {
     try {
       sessionStore.signIn(await login(username.trim(), password));
     } catch (err) {
-      setError((err as Error).message);
+      const e = err as Error;
+      setError(
+        !(e instanceof LoginError)
+          ? e.message
+          : e.code === 'throttled'
+            ? t('login.throttled', { minutes: Math.max(1, Math.ceil((e.retryAfterS ?? 60) / 60)) })
+            : e.code === 'failed'
+              ? t('login.failed', { message: e.message })
+              : t(`login.${e.code}`),
+      );
       setBusy(false);
     }
   };

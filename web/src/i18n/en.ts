@@ -9,6 +9,10 @@ export const en = {
     signIn: 'Sign in',
     signingIn: 'Signing in…',
     logout: 'Log out',
+    wrong: 'Wrong username or password.',
+    throttled: 'Too many failed sign-ins. Try again in {{minutes}} min.',
+    unreachable: 'The server cannot be reached. Check the connection and try again.',
+    failed: 'Sign-in failed: {{message}}',
   },
   role: {
     collector: 'Collector',

@@ -11,6 +11,10 @@ export const zhCN: Resources = {
     signIn: '登录',
     signingIn: '登录中…',
     logout: '退出',
+    wrong: '用户名或密码错误。',
+    throttled: '登录失败次数过多，请 {{minutes}} 分钟后再试。',
+    unreachable: '无法连接服务器，请检查网络后重试。',
+    failed: '登录失败：{{message}}',
   },
   role: {
     collector: '催收专员',
