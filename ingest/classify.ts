@@ -40,6 +40,9 @@ export function classify(
     return out;
   }
   if (where.kind === 'status') {
+    // An empty payload is how a retained status is deleted (a device retired, a test cleaning up):
+    // nothing a device said, so neither a status nor a reject.
+    if (payload.length === 0) return out;
     const status = DeviceStatusSchema.safeParse(new TextDecoder().decode(payload).trim());
     if (status.success) {
       out.statuses.push({ deviceId: where.deviceId, online: status.data === 'online', receivedAt });

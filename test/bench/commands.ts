@@ -149,16 +149,26 @@ try {
     for (const b of batch) b.device.start();
     while (batch.some((b) => b.device.stats().connects === 0)) await new Promise((r) => setTimeout(r, 20));
   }
-  for (const b of boxes) {
-    b.device.publishTelemetry(
-      b.firmware.report({ v: 1, ts: Date.now(), lat: 34.2, lon: 117.2, fix: true, ign: false, spd: 0 }),
-    );
-  }
-  while (
-    (await platform.db.query<{ n: number }>('select count(*)::int as n from latest_position')).rows[0]!.n <
-    count
-  ) {
-    await new Promise((r) => setTimeout(r, 100));
+  // Each box reports one parked fix (the policy wants a box heard from recently), a hundred at a
+  // time: a plain Mosquitto queues at most 1,000 messages for ingest's session beyond 20 in flight
+  // (its defaults; deploy/mosquitto raises them), the boxes' retained statuses included, and drops
+  // the rest.
+  const positions = async () =>
+    (await platform.db.query<{ n: number }>('select count(*)::int as n from latest_position')).rows[0]!.n;
+  for (let i = 0; i < boxes.length; i += 100) {
+    for (const b of boxes.slice(i, i + 100)) {
+      b.device.publishTelemetry(
+        b.firmware.report({ v: 1, ts: Date.now(), lat: 34.2, lon: 117.2, fix: true, ign: false, spd: 0 }),
+      );
+    }
+    const want = Math.min(boxes.length, i + 100);
+    const deadline = Date.now() + 60_000;
+    while ((await positions()) < want) {
+      if (Date.now() > deadline) {
+        throw new Error(`only ${await positions()} of ${want} boxes' reports reached the database in 60 s`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   const risk1 = await signedInAs(url, platform.db, 'risk_manager');

@@ -50,6 +50,13 @@ describe('ingest classification', () => {
       { deviceId: 'D1', online: false, receivedAt: now },
     ]);
     expect(classify('devices/D1/status', bytes('sleeping'), now, options).rejects[0]?.reason).toBe('schema');
+    // An empty status deletes a retained one: nothing is recorded, nothing rejected.
+    expect(classify('devices/D1/status', bytes(''), now, options)).toMatchObject({
+      statuses: [],
+      rejects: [],
+      telemetry: [],
+    });
+    expect(classify('devices/D1/status', bytes(' '), now, options).rejects[0]?.reason).toBe('schema');
   });
 
   it('rejects a topic that is not a device topic', () => {
