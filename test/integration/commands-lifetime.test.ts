@@ -5,103 +5,43 @@
  * for 20 s (COMMAND_TTL_SECONDS) so that expiry happens within the test.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
-import { SimDevice } from '../../simulators/device.ts';
-import { BoxFirmware } from '../../simulators/firmware.ts';
-import { authHeader, signedInAs } from '../support/auth.ts';
-import { forgetDevices } from '../support/broker-sessions.ts';
+import { type CommandDesk, openCommandDesk } from '../support/command-desk.ts';
 import { engineName } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
 
 const run = `${process.pid}${Date.now() % 100000}`;
-const DAY = 86_400_000;
 
 describe(`command lifetime on ${engineName}`, () => {
   let platform: TestPlatform;
-  const tokens: Record<string, string> = {};
-  const devices: SimDevice[] = [];
-  const logins: { deviceId: string; token: string }[] = [];
+  let desk: CommandDesk;
 
-  const api = async (who: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${platform.url}${path}`, {
-      method,
-      headers: {
-        ...authHeader(tokens[who] ?? ''),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-    return { status: res.status, body: (await res.json()) as any };
-  };
+  const api: CommandDesk['api'] = (...args) => desk.api(...args);
   const state = async (id: string) => (await api('risk1', 'GET', `/api/commands/${id}`)).body.state as string;
 
+  /** A box on a stage-3 machine, warned; `connect()` starts a new connection of it. */
   const box = async (n: number) => {
-    const deviceId = `LT${run}-${n}`;
-    const token = `lt-${run}-${n}`.padEnd(32, 'y');
-    await provisionDevices(platform.db, [
-      {
-        deviceId,
-        token,
-        machine: {
-          id: `ML${run}-${n}`,
-          make: 'XCMG',
-          model: 'XE60',
-          type: 'excavator',
-          serial: `PL${run}-${n}`,
-          year: 2022,
-        },
-      },
-    ]);
-    const contract = await api('admin', 'POST', '/api/contracts', {
-      number: `LT-${run}-${n}`,
-      kind: 'finance_lease',
-      principal: 2_400_000,
-      startDate: '2024-01-01',
-      termMonths: 24,
-      customer: { name: '测试' },
-      machineId: `ML${run}-${n}`,
-    });
-    expect(contract.body.contract.overdue.stage).toBe(3);
-    for (const channel of ['sms', 'phone']) {
-      await api('collector', 'POST', `/api/contracts/${contract.body.id}/activities`, {
-        kind: 'gps_stop_warning',
-        channel,
-        occurredAt: new Date(Date.now() - 5 * DAY).toISOString(),
-      });
-    }
-    const firmware = new BoxFirmware(deviceId, token);
-    logins.push({ deviceId, token });
+    const b = await desk.stage3Box(n);
+    let first = true;
     const connect = () => {
-      const device = new SimDevice({
-        deviceId,
-        token,
-        mqttUrl: platform.mqttUrl,
-        reconnectPeriodMs: 300,
-        onCommand: (command) => firmware.onCommand(command, Date.now()),
-      });
-      devices.push(device);
+      const device = first ? b.device : b.reconnect();
+      first = false;
       device.start();
       return device;
     };
-    return { deviceId, contractId: contract.body.id as string, firmware, connect };
+    return { ...b, connect };
   };
 
   beforeAll(async () => {
     platform = await startTestPlatform({ COMMAND_TTL_SECONDS: 20 });
-    for (const [name, role] of [
-      ['risk1', 'risk_manager'],
-      ['risk2', 'risk_manager'],
-      ['collector', 'collector'],
-      ['admin', 'admin'],
-    ] as const) {
-      tokens[name] = (await signedInAs(platform.url, platform.db, role)).token;
-    }
+    desk = await openCommandDesk(
+      platform,
+      { risk1: 'risk_manager', risk2: 'risk_manager', collector: 'collector', admin: 'admin' },
+      `LT${run}`,
+    );
   }, 180_000);
   afterAll(async () => {
-    for (const d of devices) await d.stop().catch(() => {});
-    await forgetDevices(platform.mqttUrl, logins).catch(() => {});
+    await desk?.close();
     await platform?.teardown();
   });
 

@@ -8,117 +8,46 @@
  */
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
 import type { CommandUpdate, ServerToClientEvents } from '../../shared/live.ts';
-import { SimDevice } from '../../simulators/device.ts';
-import { BoxFirmware } from '../../simulators/firmware.ts';
-import { authHeader, signedInAs } from '../support/auth.ts';
-import { forgetDevices } from '../support/broker-sessions.ts';
+import { type CommandDesk, type DeskBox, openCommandDesk } from '../support/command-desk.ts';
 import { engineName } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
 
 const run = `${process.pid}${Date.now() % 100000}`;
-const DAY = 86_400_000;
-
-interface Box {
-  deviceId: string;
-  token: string;
-  firmware: BoxFirmware;
-  device: SimDevice;
-}
 
 describe(`remote disable on ${engineName}`, () => {
   let platform: TestPlatform;
+  let desk: CommandDesk;
   let socket: Socket<ServerToClientEvents>;
   const updates: CommandUpdate[] = [];
-  const tokens: Record<string, string> = {};
-  const boxes: Box[] = [];
 
-  const api = async (who: string, method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${platform.url}${path}`, {
-      method,
-      headers: {
-        ...authHeader(tokens[who] ?? ''),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
-    return { status: res.status, body: (await res.json()) as any };
+  const api: CommandDesk['api'] = (...args) => desk.api(...args);
+  /** A provisioned box on a stage-3 machine, warned 4 days ago by SMS and letter (or not). */
+  const prepare = async (n: number, options: { warned?: boolean } = {}) => {
+    const box = await desk.stage3Box(n, options);
+    return { contractId: box.contractId, box };
   };
 
-  /** A provisioned box on a stage-3 machine, warned 4 days ago by SMS and letter. */
-  const prepare = async (n: number, { warned = true } = {}) => {
-    const deviceId = `CMD${run}-${n}`;
-    const token = `tok-${run}-${n}`.padEnd(32, 'x');
-    await provisionDevices(platform.db, [
-      {
-        deviceId,
-        token,
-        machine: {
-          id: `MC${run}-${n}`,
-          make: 'Sany',
-          model: 'SY215C',
-          type: 'excavator',
-          serial: `PC${run}-${n}`,
-          year: 2023,
-        },
-      },
-    ]);
-    const contract = await api('admin', 'POST', '/api/contracts', {
-      number: `GPS-${run}-${n}`,
-      kind: 'loan',
-      principal: 3_600_000,
-      startDate: '2024-01-01',
-      termMonths: 36,
-      customer: { name: '测试客户' },
-      machineId: `MC${run}-${n}`,
-    });
-    expect(contract.status, JSON.stringify(contract.body)).toBe(200);
-    expect(contract.body.contract.overdue.stage).toBe(3);
-    const contractId = contract.body.id as string;
-    if (warned) {
-      for (const channel of ['sms', 'letter']) {
-        const w = await api('collector', 'POST', `/api/contracts/${contractId}/activities`, {
-          kind: 'gps_stop_warning',
-          channel,
-          occurredAt: new Date(Date.now() - 4 * DAY).toISOString(),
-          body: 'GPS stop will follow if the arrears are not paid',
-        });
-        expect(w.status).toBe(201);
-      }
-    }
-    const firmware = new BoxFirmware(deviceId, token);
-    const device = new SimDevice({
-      deviceId,
-      token,
-      mqttUrl: platform.mqttUrl,
-      reconnectPeriodMs: 300,
-      onCommand: (command) => firmware.onCommand(command, Date.now()),
-    });
-    const box = { deviceId, token, firmware, device };
-    boxes.push(box);
-    return { contractId, box };
-  };
-
-  const report = (box: Box, machine: { ign: boolean; spd: number }) =>
+  const report = (box: DeskBox, machine: { ign: boolean; spd: number }) =>
     box.device.publishTelemetry(
       box.firmware.report({ v: 1, ts: Date.now(), lat: 34.2, lon: 117.2, fix: true, ...machine }),
     );
 
   beforeAll(async () => {
     platform = await startTestPlatform();
-    for (const [name, role] of [
-      ['risk1', 'risk_manager'],
-      ['risk2', 'risk_manager'],
-      ['collector', 'collector'],
-      ['admin', 'admin'],
-      ['agent', 'recovery_agent'],
-    ] as const) {
-      tokens[name] = (await signedInAs(platform.url, platform.db, role)).token;
-    }
-    socket = io(platform.url, { transports: ['websocket'], auth: { token: tokens.agent } });
+    desk = await openCommandDesk(
+      platform,
+      {
+        risk1: 'risk_manager',
+        risk2: 'risk_manager',
+        collector: 'collector',
+        admin: 'admin',
+        agent: 'recovery_agent',
+      },
+      `CMD${run}`,
+    );
+    socket = io(platform.url, { transports: ['websocket'], auth: { token: desk.token('agent') } });
     socket.on('commands:update', (u) => updates.push(...u));
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve);
@@ -127,11 +56,7 @@ describe(`remote disable on ${engineName}`, () => {
   });
   afterAll(async () => {
     socket?.close();
-    for (const b of boxes) await b.device.stop().catch(() => {});
-    // The boxes' persistent sessions would stay on a real broker forever.
-    await forgetDevices(platform.mqttUrl, [...new Map(boxes.map((x) => [x.deviceId, x])).values()]).catch(
-      () => {},
-    );
+    await desk?.close();
     await platform?.teardown();
   });
 
@@ -292,13 +217,7 @@ describe(`remote disable on ${engineName}`, () => {
     );
     expect(box.firmware.immobilizer.events.filter((e) => e.kind === 'located')).toEqual([]);
 
-    const back = new SimDevice({
-      deviceId: box.deviceId,
-      token: box.token,
-      mqttUrl: platform.mqttUrl,
-      onCommand: (command) => box.firmware.onCommand(command, Date.now()),
-    });
-    boxes.push({ ...box, device: back });
+    const back = box.reconnect();
     back.start();
     await waitFor(
       async () => (await api('agent', 'GET', `/api/commands/${locate.body.id}`)).body.state === 'EXECUTED',

@@ -12,7 +12,7 @@ import { hasUsableFix } from '../../shared/protocol.ts';
 import { generateDemoContracts, intendedStage } from '../../simulators/demo-contracts.ts';
 import { createFleet } from '../../simulators/fleet.ts';
 import { authHeader, createTestUser, loginAs, type TestUser } from '../support/auth.ts';
-import { forgetSessions } from '../support/broker-sessions.ts';
+import { forgetDevices } from '../support/broker-sessions.ts';
 import { engineName, realBroker } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
@@ -64,11 +64,12 @@ describe(`npm run sim -- --api-url on ${engineName}`, () => {
   });
   afterAll(async () => {
     try {
-      // The boxes' persistent sessions would stay on a real broker, queueing commands for nobody.
+      // The boxes' persistent sessions and retained statuses would stay on a real broker.
       if (realBroker) {
-        for (const { identity: m } of fleet) {
-          await forgetSessions(platform.mqttUrl, [m.deviceId], { username: m.deviceId, password: m.token });
-        }
+        await forgetDevices(
+          platform.mqttUrl,
+          fleet.map(({ identity: m }) => ({ deviceId: m.deviceId, token: m.token })),
+        );
       }
     } finally {
       await platform?.teardown();

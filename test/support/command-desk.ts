@@ -1,0 +1,141 @@
+/**
+ * What the remote-disable tests share: people signed in by role, a JSON caller of the api as one of
+ * them, and simulated boxes on stage-3 machines whose GPS-stop warning went out days ago by two
+ * channels — each box with the fleet's firmware model, and forgotten on the broker afterwards (a
+ * real broker would otherwise keep its persistent session and retained status for later runs).
+ */
+import { expect } from 'vitest';
+import { provisionDevices } from '../../api/devices/registry.ts';
+import type { Role } from '../../shared/roles.ts';
+import { SimDevice } from '../../simulators/device.ts';
+import { BoxFirmware } from '../../simulators/firmware.ts';
+import { authHeader, signedInAs } from './auth.ts';
+import { forgetDevices } from './broker-sessions.ts';
+import type { TestPlatform } from './platform.ts';
+
+const DAY = 86_400_000;
+
+export interface DeskBox {
+  deviceId: string;
+  token: string;
+  contractId: string;
+  firmware: BoxFirmware;
+  /** The box's first connection, not started. */
+  device: SimDevice;
+  /** Another connection of the same box (after it went away), not started. */
+  reconnect(): SimDevice;
+}
+
+export interface CommandDesk {
+  /** Calls the api as a person signed in by `signIn`. */
+  api(
+    who: string,
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{
+    status: number;
+    // biome-ignore lint/suspicious/noExplicitAny: response bodies are checked field by field
+    body: any;
+  }>;
+  token(who: string): string;
+  /**
+   * Box `n` on a machine whose loan is three instalments behind; `warned` (default) records GPS-stop
+   * warnings by SMS and letter four days ago, as the default policy profile wants (72 h, 2 channels).
+   * Needs an `admin` and a `collector` signed in.
+   */
+  stage3Box(n: number, options?: { warned?: boolean }): Promise<DeskBox>;
+  /** Stops every box connection and forgets the boxes on the broker. */
+  close(): Promise<void>;
+}
+
+export async function openCommandDesk(
+  platform: TestPlatform,
+  people: Record<string, Role>,
+  tag: string,
+): Promise<CommandDesk> {
+  const tokens = new Map<string, string>();
+  for (const [name, role] of Object.entries(people)) {
+    tokens.set(name, (await signedInAs(platform.url, platform.db, role)).token);
+  }
+  const connections: SimDevice[] = [];
+  const logins = new Map<string, string>();
+
+  const api: CommandDesk['api'] = async (who, method, path, body) => {
+    const res = await fetch(`${platform.url}${path}`, {
+      method,
+      headers: {
+        ...authHeader(tokens.get(who) ?? ''),
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+
+  return {
+    api,
+    token: (who) => tokens.get(who) ?? '',
+    async stage3Box(n, { warned = true } = {}) {
+      const deviceId = `${tag}-${n}`;
+      const token = `tok-${tag}-${n}`.padEnd(32, 'x');
+      const machineId = `M${tag}-${n}`;
+      await provisionDevices(platform.db, [
+        {
+          deviceId,
+          token,
+          machine: {
+            id: machineId,
+            make: 'Sany',
+            model: 'SY215C',
+            type: 'excavator',
+            serial: `P${tag}-${n}`,
+            year: 2023,
+          },
+        },
+      ]);
+      logins.set(deviceId, token);
+      const contract = await api('admin', 'POST', '/api/contracts', {
+        number: `GPS-${tag}-${n}`,
+        kind: 'loan',
+        principal: 3_600_000,
+        startDate: '2024-01-01',
+        termMonths: 36,
+        customer: { name: '测试客户' },
+        machineId,
+      });
+      expect(contract.status, JSON.stringify(contract.body)).toBe(200);
+      expect(contract.body.contract.overdue.stage).toBe(3);
+      const contractId = contract.body.id as string;
+      if (warned) {
+        for (const channel of ['sms', 'letter']) {
+          const w = await api('collector', 'POST', `/api/contracts/${contractId}/activities`, {
+            kind: 'gps_stop_warning',
+            channel,
+            occurredAt: new Date(Date.now() - 4 * DAY).toISOString(),
+            body: 'GPS stop will follow if the arrears are not paid',
+          });
+          expect(w.status).toBe(201);
+        }
+      }
+      const firmware = new BoxFirmware(deviceId, token);
+      const connection = () => {
+        const device = new SimDevice({
+          deviceId,
+          token,
+          mqttUrl: platform.mqttUrl,
+          reconnectPeriodMs: 300,
+          onCommand: (command) => firmware.onCommand(command, Date.now()),
+        });
+        connections.push(device);
+        return device;
+      };
+      return { deviceId, token, contractId, firmware, device: connection(), reconnect: connection };
+    },
+    async close() {
+      for (const d of connections) await d.stop().catch(() => {});
+      const boxes = [...logins].map(([deviceId, token]) => ({ deviceId, token }));
+      await forgetDevices(platform.mqttUrl, boxes).catch(() => {});
+    },
+  };
+}
