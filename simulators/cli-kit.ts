@@ -20,6 +20,29 @@ export function usageFail(tool: string, message: string): never {
   process.exit(EXIT_USAGE);
 }
 
+/**
+ * The command line of `tool` as `parse` reads it; a UsageError ends the process (exit 2, one line),
+ * and `--help` prints `usage` and gives null: the caller then has nothing to run.
+ */
+export function commandLine<T extends { kind: string }>(
+  tool: string,
+  usage: string,
+  parse: () => T,
+): Exclude<T, { kind: 'help' }> | null {
+  let cli: T;
+  try {
+    cli = parse();
+  } catch (e) {
+    if (e instanceof UsageError) usageFail(tool, e.message);
+    throw e;
+  }
+  if (cli.kind === 'help') {
+    process.stdout.write(usage);
+    return null;
+  }
+  return cli as Exclude<T, { kind: 'help' }>;
+}
+
 export function runFail(tool: string, message: string): never {
   process.stderr.write(`${tool}: ${message}\n`);
   process.exit(EXIT_FAILED);

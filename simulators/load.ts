@@ -12,13 +12,12 @@ import { topics } from '../shared/protocol.ts';
 import {
   assertBrokerReachable,
   brokerUrlOption,
+  commandLine,
   fmt,
   numberOption,
   parseStrict,
   runFail,
   startProgress,
-  UsageError,
-  usageFail,
 } from './cli-kit.ts';
 import { deviceIdFor, deviceTokenFor } from './identity.ts';
 import { CITIES } from './places.ts';
@@ -323,17 +322,8 @@ function loadSummary(result: LoadResult, o: LoadOptions): string {
 }
 
 async function main(): Promise<void> {
-  let cli: LoadCli;
-  try {
-    cli = parseLoadArgs(process.argv.slice(2), process.env);
-  } catch (e) {
-    if (e instanceof UsageError) usageFail('load', e.message);
-    throw e;
-  }
-  if (cli.kind === 'help') {
-    process.stdout.write(LOAD_USAGE);
-    return;
-  }
+  const cli = commandLine('load', LOAD_USAGE, () => parseLoadArgs(process.argv.slice(2), process.env));
+  if (!cli) return;
   const o = cli.options;
   await assertBrokerReachable(o.mqttUrl);
   const progress = startProgress({

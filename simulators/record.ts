@@ -6,6 +6,7 @@ import { createWriteStream } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
   brokerUrlOption,
+  commandLine,
   connectOnce,
   fmt,
   numberOption,
@@ -13,7 +14,6 @@ import {
   runFail,
   startProgress,
   UsageError,
-  usageFail,
 } from './cli-kit.ts';
 import { type RecordedMessage, toNdjsonLine } from './recording.ts';
 
@@ -139,17 +139,8 @@ export function parseRecordArgs(
 }
 
 async function main(): Promise<void> {
-  let cli: ReturnType<typeof parseRecordArgs>;
-  try {
-    cli = parseRecordArgs(process.argv.slice(2), process.env);
-  } catch (e) {
-    if (e instanceof UsageError) usageFail('record', e.message);
-    throw e;
-  }
-  if (cli.kind === 'help') {
-    process.stdout.write(RECORD_USAGE);
-    return;
-  }
+  const cli = commandLine('record', RECORD_USAGE, () => parseRecordArgs(process.argv.slice(2), process.env));
+  if (!cli) return;
   const o = cli.options;
   // Connect before creating the file, so a broker that cannot be reached leaves nothing behind.
   const lines: string[] = [];

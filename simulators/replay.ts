@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import {
   brokerUrlOption,
+  commandLine,
   connectOnce,
   fmt,
   numberOption,
@@ -15,7 +16,6 @@ import {
   runFail,
   startProgress,
   UsageError,
-  usageFail,
 } from './cli-kit.ts';
 import { parseRecording, type RecordedMessage, retimePayload } from './recording.ts';
 
@@ -146,17 +146,8 @@ export function parseReplayArgs(
 }
 
 async function main(): Promise<void> {
-  let cli: ReturnType<typeof parseReplayArgs>;
-  try {
-    cli = parseReplayArgs(process.argv.slice(2), process.env);
-  } catch (e) {
-    if (e instanceof UsageError) usageFail('replay', e.message);
-    throw e;
-  }
-  if (cli.kind === 'help') {
-    process.stdout.write(REPLAY_USAGE);
-    return;
-  }
+  const cli = commandLine('replay', REPLAY_USAGE, () => parseReplayArgs(process.argv.slice(2), process.env));
+  if (!cli) return;
   const o = cli.options;
   let messages: RecordedMessage[];
   try {
