@@ -3,7 +3,6 @@
  * happen in ingest (alerts/evaluate.ts) and the silence check (alerts/silence.ts), never here.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { AlertView } from '../../shared/alerts.ts';
@@ -18,6 +17,7 @@ import {
   contractExists,
   listAlerts,
 } from '../geo/alerts.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface AlertRoutesOptions {
   db: Database;
@@ -31,9 +31,7 @@ const ACKNOWLEDGERS: Role[] = ['collector', 'recovery_agent', 'risk_manager', 'a
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
 
 export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (base, options) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const { db } = options;
   const now = options.now ?? Date.now;
 

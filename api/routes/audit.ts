@@ -3,11 +3,11 @@
  * For auditors and administrators; nothing here writes.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { Role } from '../../shared/roles.ts';
 import { listAudit, verifyAuditChain } from '../audit/log.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface AuditRoutesOptions {
   db: Database;
@@ -52,9 +52,7 @@ const ListQuerySchema = z.object({
 });
 
 export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (base, { db }) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
 
   app.get(
     '/audit/verify',

@@ -3,7 +3,6 @@
  * reject, cancel, and read with every transition. Only risk managers act; everyone signed in reads.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database, Sql } from '../../db/client.ts';
 import { COMMAND_STATES } from '../../shared/commands.ts';
@@ -29,6 +28,7 @@ import {
 } from '../commands/store.ts';
 import { ErrorSchema } from '../contracts/schemas.ts';
 import { notFound } from '../errors.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface CommandRoutesOptions {
   db: Database;
@@ -126,9 +126,7 @@ async function view(sql: Sql, c: CommandRow, now: number) {
 }
 
 export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (base, o) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const now = o.now ?? Date.now;
   const deps = () => ({ profile: o.profile });
   const load = async (id: string) => {

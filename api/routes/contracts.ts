@@ -4,7 +4,6 @@
  * `onStageChanges` (the live feed).
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { StageChange } from '../../shared/live.ts';
@@ -25,6 +24,7 @@ import {
 } from '../contracts/schemas.ts';
 import { addPayments, recordActivity, upsertContract } from '../contracts/service.ts';
 import { notFound } from '../errors.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface ContractRoutesOptions {
   db: Database;
@@ -55,12 +55,10 @@ const ImportReportSchema = z.object({
 const CSV_LIMIT = 32 * 1024 * 1024;
 
 export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (base, options) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  base.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: CSV_LIMIT }, (_request, body, done) =>
+  const app = zodRoutes(base);
+  app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: CSV_LIMIT }, (_request, body, done) =>
     done(null, body),
   );
-  const app = base.withTypeProvider<ZodTypeProvider>();
   const { db } = options;
   const now = options.now ?? Date.now;
   const announce = (changes: (StageChange | null)[]) => {

@@ -5,7 +5,6 @@
  * as they do in process, and each device's entry in the audit chain commits with the change.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
@@ -19,6 +18,7 @@ import {
   provisionDevices,
 } from '../devices/registry.ts';
 import { HttpError, notFound } from '../errors.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface DeviceRoutesOptions {
   db: Database;
@@ -65,9 +65,7 @@ const DeviceViewSchema = z.object({
 });
 
 export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (base, options) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const { db } = options;
 
   app.post(

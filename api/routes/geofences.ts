@@ -1,6 +1,5 @@
 /** Geofences over HTTP: GeoJSON polygons or circles, global or for one contract's machine. */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
@@ -18,6 +17,7 @@ import {
   listGeofences,
   updateGeofence,
 } from '../geo/geofences.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface GeofenceRoutesOptions {
   db: Database;
@@ -28,9 +28,7 @@ const EDITORS: Role[] = ['admin', 'risk_manager'];
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };
 
 export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (base, options) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const { db } = options;
 
   app.get(

@@ -3,12 +3,12 @@
  * and the daily engine hours and distance (telemetry_daily) of the devices installed on it.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { notFound } from '../errors.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface MachineHistoryRoutesOptions {
   db: Database;
@@ -56,9 +56,7 @@ export const machineHistoryRoutes: FastifyPluginAsync<MachineHistoryRoutesOption
   base,
   options,
 ) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const { db } = options;
   const now = options.now ?? Date.now;
 

@@ -4,7 +4,6 @@
  * for the app, or as GeoJSON, GPX or KML to take into the field.
  */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { type DisplayDatum, toDisplay } from '../../shared/geo.ts';
@@ -20,6 +19,7 @@ import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { notFound } from '../errors.ts';
 import { machineTrail } from '../geo/trails.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface MachineRoutesOptions {
   db: Database;
@@ -107,9 +107,7 @@ function places(machineId: string, a: SitesAnswer): ExportPlace[] {
 }
 
 export const machineRoutes: FastifyPluginAsync<MachineRoutesOptions> = async (base, options) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const { db } = options;
   const now = options.now ?? Date.now;
 

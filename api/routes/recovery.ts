@@ -1,6 +1,5 @@
 /** For a field agent's phone: the overdue machines nearest to where the agent stands. */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { bearingDeg, compassPoint, distanceM, LatSchema, LonSchema, toDisplay } from '../../shared/geo.ts';
@@ -8,6 +7,7 @@ import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema } from '../contracts/schemas.ts';
 import { recoveryCandidates } from '../geo/trails.ts';
 import { DatumSchema } from './machines.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface RecoveryRoutesOptions {
   db: Database;
@@ -30,9 +30,7 @@ const NearestSchema = z.object({
 });
 
 export const recoveryRoutes: FastifyPluginAsync<RecoveryRoutesOptions> = async (base, options) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const { db } = options;
 
   app.get(

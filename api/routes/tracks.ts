@@ -1,6 +1,5 @@
 /** A device's trail between two moments as GeoJSON, GPX or KML (evidence, or a route to drive). */
 import type { FastifyPluginAsync } from 'fastify';
-import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { toDisplay } from '../../shared/geo.ts';
@@ -16,6 +15,7 @@ import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { HttpError, notFound } from '../errors.ts';
 import { deviceTrack } from '../geo/trails.ts';
 import { DatumSchema } from './machines.ts';
+import { zodRoutes } from './zod-routes.ts';
 
 export interface TrackRoutesOptions {
   db: Database;
@@ -27,9 +27,7 @@ const MAX_SPAN_DAYS = 31;
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
 
 export const trackRoutes: FastifyPluginAsync<TrackRoutesOptions> = async (base, options) => {
-  base.setValidatorCompiler(validatorCompiler);
-  base.setSerializerCompiler(serializerCompiler);
-  const app = base.withTypeProvider<ZodTypeProvider>();
+  const app = zodRoutes(base);
   const { db } = options;
   const now = options.now ?? Date.now;
 
