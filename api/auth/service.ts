@@ -52,6 +52,16 @@ const publicUser = (u: AuthUser): AuthUser => ({
 
 export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): Auth {
   const throttle = options.throttle ?? DEFAULT_LOGIN_THROTTLE;
+  // Attempts are counted one at a time in this process: each count then sees every attempt begun
+  // before it, committed (PostgreSQL runs the pool's statements side by side, so a burst of parallel
+  // guesses could otherwise each miss the others' rows and pass the limit together). Two
+  // statements of a millisecond each; the password check itself still runs in parallel.
+  let gate: Promise<unknown> = Promise.resolve();
+  const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
+    const run = gate.then(fn);
+    gate = run.catch(() => {});
+    return run;
+  };
   // Hashed once, lazily: an unknown username is checked against it so that it costs the same
   // time as a known one with a wrong password, and the answer does not reveal which it was.
   let decoy: Promise<string> | null = null;
@@ -109,7 +119,9 @@ export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): 
     async login(username, password, client = {}) {
       const address = clientAddress(client.remoteAddress, client.forwardedFor, throttle.proxyHops);
       // Unknown names are counted and locked like known ones, under the name as typed (normalised).
-      const attempt = await beginAttempt(db, throttle, normalizeUsername(username), address);
+      const attempt = await oneAtATime(() =>
+        beginAttempt(db, throttle, normalizeUsername(username), address),
+      );
       if (attempt instanceof LoginThrottledError) throw attempt;
       try {
         return await check(attempt, username, password);

@@ -85,9 +85,11 @@ export interface Attempt {
 const WINDOW = "$3::int * interval '1 second'";
 
 /**
- * Counts the attempt as a failure before the password is checked, then looks at the others in the
- * window. Counting first is what keeps parallel guesses from all passing the check at once (each
- * sees those inserted before it). Refused: the row is removed again, so attempts during a lock do
+ * Counts the attempt as a failure before the password is checked, then looks at the attempts
+ * before it (smaller id) in the window. Counting first is what keeps parallel guesses from all
+ * passing the check at once; looking only at earlier ones makes the first of them go through, so
+ * a burst is not refused as a whole and forgotten (each refused attempt removes its row), which
+ * would leave no failure behind and no lock. Refused: the row is removed again, so attempts during a lock do
  * not extend it, and the answer says which limit and for how long.
  */
 export async function beginAttempt(
@@ -105,7 +107,7 @@ export async function beginAttempt(
     `select count(*) filter (where username = $1 and not reset)::int as user_failures,
             count(*) filter (where client_address = $2)::int as address_failures
        from login_failure
-      where at > now() - ${WINDOW} and id <> $4::bigint
+      where at > now() - ${WINDOW} and id < $4::bigint
         and ((username = $1 and not reset) or client_address = $2)`,
     [username, address, s.windowSeconds, attempt.id],
   );
