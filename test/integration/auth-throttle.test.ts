@@ -5,52 +5,14 @@
  * and the audit rows. Time passes by moving the recorded failures back, not by waiting.
  */
 import { randomBytes } from 'node:crypto';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../api/app.ts';
 import { listAudit, verifyAuditChain } from '../../api/audit/log.ts';
-import { createAuth } from '../../api/auth/service.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../../api/auth/throttle.ts';
-import { createTokens } from '../../api/auth/tokens.ts';
-import { openDatabase } from '../../db/client.ts';
-import { migrate } from '../../db/migrate.ts';
 import type { ChainedEntry } from '../../shared/audit.ts';
-import type { TestApp } from '../support/app.ts';
+import { startTestApp, type TestApp } from '../support/app.ts';
 import { createTestUser } from '../support/auth.ts';
-import { engineName, scratchDatabase } from '../support/engines.ts';
+import { engineName } from '../support/engines.ts';
 import { startTestPlatform } from '../support/platform.ts';
-
-/** The api app on a scratch database with its own throttle settings (test/support/app.ts has none). */
-async function startThrottledApp(throttle: LoginThrottleSettings): Promise<TestApp> {
-  const scratch = await scratchDatabase();
-  const db = await openDatabase({ url: scratch.url });
-  await migrate(db);
-  const secret = randomBytes(32).toString('base64url');
-  const tokens = createTokens({ secret, ttlSeconds: 3600 });
-  const auth = createAuth(db, tokens, { throttle });
-  const app = await buildApp({
-    db,
-    auth,
-    logger: pino({ level: 'silent' }),
-    health: {
-      broker: () => ({ connected: true, embedded: true }),
-      database: async () => ({ ok: true, engine: db.engine }),
-    },
-  });
-  await app.ready();
-  return {
-    app,
-    db,
-    auth,
-    tokens,
-    secret,
-    async close() {
-      await app.close();
-      await db.close();
-      await scratch.drop();
-    },
-  };
-}
 
 const unique = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
 
@@ -84,7 +46,7 @@ const summary = (entries: ChainedEntry[]) => entries.map((e) => [e.action, e.sub
 describe(`sign-in throttling with the defaults (${engineName})`, () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startThrottledApp(DEFAULT_LOGIN_THROTTLE);
+    t = await startTestApp({ throttle: DEFAULT_LOGIN_THROTTLE });
   });
   afterAll(async () => {
     await t?.close();
@@ -205,7 +167,7 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
     proxyHops: 1,
   };
   beforeAll(async () => {
-    t = await startThrottledApp(settings);
+    t = await startTestApp({ throttle: settings });
   });
   afterAll(async () => {
     await t?.close();

@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { type AppOptions, buildApp } from '../../api/app.ts';
 import { type Auth, createAuth } from '../../api/auth/service.ts';
+import type { LoginThrottleSettings } from '../../api/auth/throttle.ts';
 import { createTokens, type Tokens } from '../../api/auth/tokens.ts';
 import { type Database, openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
@@ -24,15 +25,16 @@ export interface TestApp {
 }
 
 export async function startTestApp(
-  options: Partial<AppOptions> & { ttlSeconds?: number } = {},
+  options: Partial<AppOptions> & { ttlSeconds?: number; throttle?: LoginThrottleSettings } = {},
 ): Promise<TestApp> {
+  const { ttlSeconds, throttle, ...appOptions } = options;
   const scratch = await scratchDatabase();
   const db = await openDatabase({ url: scratch.url });
   try {
     await migrate(db);
     const secret = randomBytes(32).toString('base64url');
-    const tokens = createTokens({ secret, ttlSeconds: options.ttlSeconds ?? 3600 });
-    const auth = createAuth(db, tokens);
+    const tokens = createTokens({ secret, ttlSeconds: ttlSeconds ?? 3600 });
+    const auth = createAuth(db, tokens, { throttle });
     const app = await buildApp({
       db,
       auth,
@@ -41,7 +43,7 @@ export async function startTestApp(
         broker: () => ({ connected: true, embedded: true }),
         database: async () => ({ ok: true, engine: db.engine }),
       },
-      ...options,
+      ...appOptions,
     });
     await app.ready();
     return {
