@@ -166,30 +166,16 @@ export async function provisionDevices(
 const invalid = (problems: string[]) =>
   new InvalidProvisionError(`cannot provision devices: ${problems.join('; ')}`);
 
+type SwitchOptions = { withinTransaction?: (tx: Sql, changed: string[]) => Promise<void> };
+
 /**
  * Disables devices: they can no longer log in (the embedded broker asks on every CONNECT; the
  * password file loses them at the next sync, which the listeners run now). Unknown ids are
  * ignored; returns the ids that were enabled until now. `withinTransaction` runs with them before
  * the commit (not at all when there are none).
  */
-export async function disableDevices(
-  db: Database,
-  deviceIds: string[],
-  options: { withinTransaction?: (tx: Sql, disabled: string[]) => Promise<void> } = {},
-): Promise<string[]> {
-  if (deviceIds.length === 0) return [];
-  const disabled = await db.transaction(async (tx) => {
-    const { rows } = await tx.query<{ id: string }>(
-      `update device set disabled_at = now() where id = any($1::text[]) and disabled_at is null returning id`,
-      [deviceIds],
-    );
-    const ids = rows.map((r) => r.id);
-    if (ids.length > 0) await options.withinTransaction?.(tx, ids);
-    return ids;
-  });
-  if (disabled.length > 0) await credentialsChanged(db);
-  return disabled;
-}
+export const disableDevices = (db: Database, deviceIds: string[], options: SwitchOptions = {}) =>
+  setDisabled(db, deviceIds, true, options);
 
 /**
  * Enables disabled devices again: they may log in with the token they had (the embedded broker
@@ -197,23 +183,30 @@ export async function disableDevices(
  * broker hash kept while they were disabled). Unknown and enabled ids are ignored; returns the ids
  * that were disabled until now. `withinTransaction` as for disableDevices.
  */
-export async function enableDevices(
+export const enableDevices = (db: Database, deviceIds: string[], options: SwitchOptions = {}) =>
+  setDisabled(db, deviceIds, false, options);
+
+/** Moves the devices that are not yet so to `disabled`; the broker's logins follow. */
+async function setDisabled(
   db: Database,
   deviceIds: string[],
-  options: { withinTransaction?: (tx: Sql, enabled: string[]) => Promise<void> } = {},
+  disabled: boolean,
+  options: SwitchOptions,
 ): Promise<string[]> {
   if (deviceIds.length === 0) return [];
-  const enabled = await db.transaction(async (tx) => {
+  const changed = await db.transaction(async (tx) => {
     const { rows } = await tx.query<{ id: string }>(
-      `update device set disabled_at = null where id = any($1::text[]) and disabled_at is not null returning id`,
+      disabled
+        ? 'update device set disabled_at = now() where id = any($1::text[]) and disabled_at is null returning id'
+        : 'update device set disabled_at = null where id = any($1::text[]) and disabled_at is not null returning id',
       [deviceIds],
     );
     const ids = rows.map((r) => r.id);
     if (ids.length > 0) await options.withinTransaction?.(tx, ids);
     return ids;
   });
-  if (enabled.length > 0) await credentialsChanged(db);
-  return enabled;
+  if (changed.length > 0) await credentialsChanged(db);
+  return changed;
 }
 
 async function installIfAbsent(tx: Sql, items: DeviceProvision[]): Promise<void> {

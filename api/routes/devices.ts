@@ -133,83 +133,60 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (base
     },
   );
 
-  app.post(
-    '/devices/:id/disable',
+  // Enable is idempotent like disable, not 409: a retried request (a timeout, a script run twice)
+  // ends in the state asked for, and `changed` still tells whether this call made the change.
+  const switches = [
     {
-      config: { access: REGISTRARS },
-      schema: {
-        tags: ['devices'],
-        summary:
-          'Disable a device: it can no longer log in to the broker (disabling a disabled device changes nothing)',
-        params: IdParamsSchema,
-        // Optional: a bare POST disables too.
-        body: z.object({ reason: z.string().trim().max(1000).optional() }).nullish(),
-        response: {
-          200: z.object({
-            changed: z.boolean().describe('false when it was disabled already'),
-            device: DeviceViewSchema,
-          }),
-          ...errors,
+      verb: 'disable',
+      summary:
+        'Disable a device: it can no longer log in to the broker (disabling a disabled device changes nothing)',
+      unchanged: 'false when it was disabled already',
+      action: 'device.disabled',
+      apply: disableDevices,
+    },
+    {
+      verb: 'enable',
+      summary:
+        'Enable a disabled device again: it may log in to the broker with its token (enabling an enabled device changes nothing)',
+      unchanged: 'false when it was not disabled',
+      action: 'device.enabled',
+      apply: enableDevices,
+    },
+  ] as const;
+  for (const s of switches) {
+    app.post(
+      `/devices/:id/${s.verb}`,
+      {
+        config: { access: REGISTRARS },
+        schema: {
+          tags: ['devices'],
+          summary: s.summary,
+          params: IdParamsSchema,
+          // Optional: a bare POST does it too.
+          body: z.object({ reason: z.string().trim().max(1000).optional() }).nullish(),
+          response: {
+            200: z.object({ changed: z.boolean().describe(s.unchanged), device: DeviceViewSchema }),
+            ...errors,
+          },
         },
       },
-    },
-    async (request) => {
-      const { id } = request.params;
-      const reason = request.body?.reason ?? '';
-      const changed = await disableDevices(db, [id], {
-        withinTransaction: async (tx) => {
-          await appendAudit(tx, {
-            actor: request.user.username,
-            action: 'device.disabled',
-            subject: `device:${id}`,
-            detail: reason ? { reason } : {},
-          });
-        },
-      });
-      const device = await getDeviceView(db, id);
-      if (!device) throw notFound(`device ${id}`);
-      return { changed: changed.length > 0, device };
-    },
-  );
-
-  // Idempotent like disable, not 409: a retried request (a timeout, a script run twice) ends in the
-  // state asked for, and `changed` still tells whether this call made the change.
-  app.post(
-    '/devices/:id/enable',
-    {
-      config: { access: REGISTRARS },
-      schema: {
-        tags: ['devices'],
-        summary:
-          'Enable a disabled device again: it may log in to the broker with its token (enabling an enabled device changes nothing)',
-        params: IdParamsSchema,
-        // Optional: a bare POST enables too.
-        body: z.object({ reason: z.string().trim().max(1000).optional() }).nullish(),
-        response: {
-          200: z.object({
-            changed: z.boolean().describe('false when it was not disabled'),
-            device: DeviceViewSchema,
-          }),
-          ...errors,
-        },
+      async (request) => {
+        const { id } = request.params;
+        const reason = request.body?.reason ?? '';
+        const changed = await s.apply(db, [id], {
+          withinTransaction: async (tx) => {
+            await appendAudit(tx, {
+              actor: request.user.username,
+              action: s.action,
+              subject: `device:${id}`,
+              detail: reason ? { reason } : {},
+            });
+          },
+        });
+        const device = await getDeviceView(db, id);
+        if (!device) throw notFound(`device ${id}`);
+        return { changed: changed.length > 0, device };
       },
-    },
-    async (request) => {
-      const { id } = request.params;
-      const reason = request.body?.reason ?? '';
-      const changed = await enableDevices(db, [id], {
-        withinTransaction: async (tx) => {
-          await appendAudit(tx, {
-            actor: request.user.username,
-            action: 'device.enabled',
-            subject: `device:${id}`,
-            detail: reason ? { reason } : {},
-          });
-        },
-      });
-      const device = await getDeviceView(db, id);
-      if (!device) throw notFound(`device ${id}`);
-      return { changed: changed.length > 0, device };
-    },
-  );
+    );
+  }
 };
