@@ -36,12 +36,20 @@ export function TrailLayer({
       if (map.getSource(TRAIL_SOURCE)) map.removeSource(TRAIL_SOURCE);
     };
     removeOwn();
-    map.addSource(TRAIL_SOURCE, { type: 'geojson', data: { type: 'FeatureCollection', features: [] } });
+    // No simplification: a parked machine's trail is a few metres of GPS scatter, which the default
+    // tolerance drops from every tile below the source's top zoom, leaving nothing drawn.
+    map.addSource(TRAIL_SOURCE, {
+      type: 'geojson',
+      data: { type: 'FeatureCollection', features: [] },
+      tolerance: 0,
+    });
     map.addLayer({
       id: TRAIL_LAYER,
       type: 'line',
       source: TRAIL_SOURCE,
       filter: ['==', ['geometry-type'], 'LineString'],
+      // Round ends, so a trail shorter than a pixel still shows as a dot.
+      layout: { 'line-cap': 'round', 'line-join': 'round' },
       paint: { 'line-color': '#2357c6', 'line-width': 3, 'line-opacity': 0.8 },
     });
     map.addLayer({
@@ -103,7 +111,7 @@ export function TrailLayer({
         [w, s],
         [e, n],
       ],
-      { padding: 80, maxZoom: 14, duration: 0 },
+      { padding: 80, maxZoom: 16, duration: 0 },
     );
   }, [map, fixes]);
   return null;
