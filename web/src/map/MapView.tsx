@@ -4,7 +4,13 @@
  * render nothing: each adds its sources/layers in an effect and removes them in the cleanup, as in
  * traccar-web, so features come and go with components.
  */
-import { Map as MapLibreMap, NavigationControl, ScaleControl, type StyleSpecification } from 'maplibre-gl';
+import {
+  AttributionControl,
+  Map as MapLibreMap,
+  NavigationControl,
+  ScaleControl,
+  type StyleSpecification,
+} from 'maplibre-gl';
 import { createContext, type ReactNode, useContext, useEffect, useRef, useState } from 'react';
 
 /** Mainland China with Hainan and the north-east, west to Xinjiang. */
@@ -56,7 +62,8 @@ export function MapView({ mapStyle, children }: MapViewProps) {
       style: mapStyle,
       bounds: CHINA_BOUNDS,
       fitBoundsOptions: { padding: 16 },
-      attributionControl: { compact: true },
+      // Controls and credits sit on the left: the machine panel covers the right-hand side.
+      attributionControl: false,
       // A fleet map is read north-up: no rotation or tilt to get lost in.
       dragRotate: false,
       pitchWithRotate: false,
@@ -65,8 +72,9 @@ export function MapView({ mapStyle, children }: MapViewProps) {
     });
     m.touchZoomRotate.disableRotation();
     m.keyboard.disableRotation();
-    m.addControl(new NavigationControl({ showCompass: false }), 'bottom-right');
+    m.addControl(new AttributionControl({ compact: true }), 'bottom-left');
     m.addControl(new ScaleControl({ unit: 'metric' }), 'bottom-left');
+    m.addControl(new NavigationControl({ showCompass: false }), 'bottom-left');
     // Children mount when the style is ready and remount after the browser took the WebGL context
     // away (phones do when backgrounded): MapLibre then rebuilds the style from a snapshot taken
     // at the loss, so a layer must expect to find its own source already there.
