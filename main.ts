@@ -137,6 +137,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         logger: logger.child({ role: 'ingest' }),
         maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
         maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
+        maxBatch: config.INGEST_MAX_BATCH,
         metrics,
       });
       stops.push(() => ingest.stop());

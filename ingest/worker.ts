@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createLocationRules } from '../alerts/evaluate.ts';
 import type { Database } from '../db/client.ts';
+import { DEFAULT_MAX_BATCH } from '../shared/config.ts';
 import { LIVE_ALERTS_TOPIC, LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
 import { topics } from '../shared/protocol.ts';
 import { Batcher } from './batcher.ts';
@@ -59,7 +60,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
   const location = createLocationRules();
 
   const batcher = new Batcher<Received>({
-    maxBatch: options.maxBatch ?? 2000,
+    maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH,
     async write(items) {
       inFlight = items;
       const merged: IngestBatch = { telemetry: [], rejects: [], statuses: [], messages: [] };

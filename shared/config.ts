@@ -7,7 +7,11 @@ import { PROFILES } from './policy.ts';
 import { DEVICE_ID_PREFIX } from './protocol.ts';
 
 export const ROLES = ['ingest', 'api', 'sim'] as const;
+
 export type Role = (typeof ROLES)[number];
+
+/** Reports per ingest transaction at most, unless INGEST_MAX_BATCH says otherwise. */
+export const DEFAULT_MAX_BATCH = 2000;
 
 const port = (name: string, fallback: number) =>
   z.coerce
@@ -198,6 +202,17 @@ const ConfigFields = z.object({
     .int()
     .min(0)
     .default(5 * 60_000),
+  /**
+   * Most reports one ingest transaction writes. Batches form from what arrived while the previous
+   * one was written, so this only binds under load; the broker's in-flight window for the ingest
+   * session (deploy/mosquitto max_inflight_messages, 10,000) is the most a worker is ever handed.
+   */
+  INGEST_MAX_BATCH: z.coerce
+    .number({ error: 'INGEST_MAX_BATCH must be a number' })
+    .int('INGEST_MAX_BATCH must be a whole number')
+    .min(1, 'INGEST_MAX_BATCH must be from 1 to 10000')
+    .max(10_000, 'INGEST_MAX_BATCH must be from 1 to 10000')
+    .default(DEFAULT_MAX_BATCH),
   MAX_PAYLOAD_BYTES: z.coerce
     .number()
     .int()

@@ -17,6 +17,7 @@ import { provisionDevices } from '../../api/devices/registry.ts';
 import type { Database, Sql } from '../../db/client.ts';
 import { type TelemetryRow, writeBatch } from '../../ingest/store.ts';
 import { startIngest } from '../../ingest/worker.ts';
+import { DEFAULT_MAX_BATCH } from '../../shared/config.ts';
 import type { Telemetry } from '../../shared/protocol.ts';
 import { forgetSessions, uniqueIngestIdentity } from '../support/broker-sessions.ts';
 import { type BenchBroker, openBenchDatabase, openBroker } from './engines.ts';
@@ -30,6 +31,7 @@ const USAGE = `Usage: npm run bench:ingest -- [options]
   --duration S      seconds of publishing in the ingest run (default 20)
   --qos 0|1         publish QoS (default 1); ingest always subscribes at QoS 1
   --window N        unacknowledged publishes per device connection (default 4)
+  --max-batch N     most reports per ingest transaction (default ${DEFAULT_MAX_BATCH}, INGEST_MAX_BATCH)
   --raw-messages M  messages for the raw broker baseline (default 100000)
   --db-rows R       rows for the raw database baseline, in batches of 5000 (default 100000)
   --mosquitto       start an own /usr/sbin/mosquitto (anonymous, the queue limits of
@@ -302,6 +304,7 @@ async function ingestRun(broker: BenchBroker, db: Database, o: Options): Promise
     logger: pino({ level: 'silent' }),
     maxPayloadBytes: 65536,
     maxClockSkewMs: 300_000,
+    maxBatch: o.maxBatch,
   });
   const count = async () => {
     const { rows } = await db.query<{ n: number }>(
@@ -383,6 +386,7 @@ interface Options {
   durationS: number;
   qos: 0 | 1;
   window: number;
+  maxBatch: number;
   rawMessages: number;
   dbRows: number;
   mosquitto: boolean;
@@ -396,6 +400,7 @@ function parseOptions(): Options {
       duration: { type: 'string', default: '20' },
       qos: { type: 'string', default: '1' },
       window: { type: 'string', default: '4' },
+      'max-batch': { type: 'string', default: String(DEFAULT_MAX_BATCH) },
       'raw-messages': { type: 'string', default: '100000' },
       'db-rows': { type: 'string', default: '100000' },
       mosquitto: { type: 'boolean', default: false },
@@ -408,6 +413,7 @@ function parseOptions(): Options {
     durationS: Number(values.duration),
     qos: Number(values.qos) as 0 | 1,
     window: Number(values.window),
+    maxBatch: Number(values['max-batch']),
     rawMessages: Number(values['raw-messages']),
     dbRows: Number(values['db-rows']),
     mosquitto: values.mosquitto,
@@ -420,6 +426,7 @@ function parseOptions(): Options {
     !(o.durationS > 0) ||
     (o.qos !== 0 && o.qos !== 1) ||
     !positiveInt(o.window) ||
+    !positiveInt(o.maxBatch) ||
     !positiveInt(o.rawMessages) ||
     !positiveInt(o.dbRows);
   if (values.help || bad) {
@@ -450,12 +457,15 @@ async function main(): Promise<void> {
       rawB = await rawDatabase(database.db, o);
       log(`  ${Math.round(rawB.rowsPerSec)} rows/s`);
     }
-    log(`ingest: ${o.devices} devices, ${o.durationS} s, QoS ${o.qos}, window ${o.window}`);
+    log(
+      `ingest: ${o.devices} devices, ${o.durationS} s, QoS ${o.qos}, window ${o.window}, batches ≤ ${o.maxBatch}`,
+    );
     const r = await ingestRun(broker, database.db, o);
 
     const rows: [string, string][] = [
       ['engine', `${engine} (${broker.name}; ${database.name})`],
       ['devices / QoS / window', `${o.devices} / ${o.qos} / ${o.window}`],
+      ['ingest batch cap', `${o.maxBatch} reports per transaction`],
       [
         'A raw broker→subscriber',
         rawA
@@ -493,6 +503,7 @@ async function main(): Promise<void> {
         qos: o.qos,
         durationS: o.durationS,
         window: o.window,
+        maxBatch: o.maxBatch,
         msgPerSec: Math.round(r.msgPerSec),
         p50Ms: r.p50Ms,
         p99Ms: r.p99Ms,

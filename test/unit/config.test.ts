@@ -106,4 +106,17 @@ describe('configuration', () => {
       if (!r.ok) expect(r.errors.join('\n')).toContain('SIM_ID_PREFIX must be');
     }
   });
+
+  it('caps an ingest transaction at 2000 reports unless INGEST_MAX_BATCH says 1 to 10000', () => {
+    expect(parseConfig({})).toMatchObject({ ok: true, config: { INGEST_MAX_BATCH: 2000 } });
+    expect(parseConfig({ INGEST_MAX_BATCH: '5000' })).toMatchObject({
+      ok: true,
+      config: { INGEST_MAX_BATCH: 5000 },
+    });
+    for (const bad of ['0', '10001', '2.5', 'lots']) {
+      const r = parseConfig({ INGEST_MAX_BATCH: bad });
+      expect(r.ok, bad).toBe(false);
+      if (!r.ok) expect(r.errors.join('\n')).toMatch(/INGEST_MAX_BATCH must be/);
+    }
+  });
 });
