@@ -4,6 +4,7 @@
  *   npm run users -- add <username> --role risk_manager [--role auditor] [--name "Li Na"] (--password P | --generate)
  *   npm run users -- demo               the demo users of docs/security.md, password "demo" (not for production)
  *   npm run users -- disable <username> signs the user out everywhere and refuses new sign-ins
+ *   npm run users -- unlock <username>  lifts the user name's sign-in lock now (docs/security.md)
  *   npm run users -- list
  *
  * Reads DATABASE_URL and applies pending migrations first. Exit 2 for a bad command line, 1 for a
@@ -16,12 +17,14 @@ import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { isRole, ROLES, type Role } from '../../shared/roles.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './demo-users.ts';
-import { createUser, disableUser, findUserByUsername, UserInputError } from './users.ts';
+import { unlockUser } from './throttle.ts';
+import { createUser, disableUser, findUserByUsername, normalizeUsername, UserInputError } from './users.ts';
 
 const USAGE = `usage:
   npm run users -- add <username> --role <role> [--role <role>…] [--name "<display name>"] (--password <p> | --generate)
   npm run users -- demo
   npm run users -- disable <username>
+  npm run users -- unlock <username>
   npm run users -- list
 roles: ${ROLES.join(', ')}; needs DATABASE_URL`;
 
@@ -61,10 +64,10 @@ async function run(argv: string[]): Promise<void> {
   }
   const [command, username, ...rest] = positionals;
   if (rest.length > 0) throw new UsageError(`unexpected ${rest.join(' ')}`);
-  if (!command || !['add', 'demo', 'disable', 'list'].includes(command)) {
+  if (!command || !['add', 'demo', 'disable', 'unlock', 'list'].includes(command)) {
     throw new UsageError(command ? `unknown command ${command}` : 'which command?');
   }
-  if ((command === 'add' || command === 'disable') && !username)
+  if ((command === 'add' || command === 'disable' || command === 'unlock') && !username)
     throw new UsageError(`${command} needs a username`);
 
   let roles: Role[] = [];
@@ -110,6 +113,13 @@ async function run(argv: string[]): Promise<void> {
       if (!user) throw new UserInputError(`no user ${username}`);
       await disableUser(db, user.id, operator());
       process.stdout.write(`disabled ${user.username}\n`);
+    } else if (command === 'unlock') {
+      const failures = await unlockUser(db, normalizeUsername(username!), operator());
+      process.stdout.write(
+        failures > 0
+          ? `unlocked ${normalizeUsername(username!)}: ${failures} failed sign-ins no longer count for it\n`
+          : `${normalizeUsername(username!)} had no failed sign-ins counting against it\n`,
+      );
     } else {
       const { rows } = await db.query<{
         username: string;

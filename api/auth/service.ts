@@ -13,6 +13,7 @@ import {
   forget,
   LoginThrottledError,
   type LoginThrottleSettings,
+  unlockUser,
 } from './throttle.ts';
 import type { Tokens } from './tokens.ts';
 import { findUserById, findUserByUsername, normalizeUsername, setPasswordHash } from './users.ts';
@@ -36,6 +37,8 @@ export interface Auth {
    * address has too many recent failures (api/auth/throttle.ts).
    */
   login(username: string, password: string, client?: LoginClient): Promise<LoginResult | null>;
+  /** Lifts a user name's sign-in lock now (api/auth/throttle.ts unlockUser): the name as counted, failures set aside. */
+  unlock(username: string, actor: string): Promise<{ username: string; failures: number }>;
   authenticate: Authenticate;
 }
 
@@ -130,6 +133,11 @@ export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): 
         await forget(db, attempt).catch(() => {});
         throw e;
       }
+    },
+
+    async unlock(typed, actor) {
+      const username = normalizeUsername(typed);
+      return { username, failures: await unlockUser(db, username, actor) };
     },
 
     async authenticate(token) {

@@ -10,6 +10,7 @@
  */
 import type { Sql } from '../../db/client.ts';
 import type { Config } from '../../shared/config.ts';
+import { appendAudit, inTransaction } from '../audit/log.ts';
 
 export interface LoginThrottleSettings {
   /** Failures for one user name within the window that lock it; 0 = no limit. */
@@ -185,4 +186,28 @@ export async function attemptSucceeded(tx: Sql, a: Attempt): Promise<void> {
 /** Removes the attempt's row: refused before the check, or the check itself failed to run. */
 export async function forget(db: Sql, a: Attempt): Promise<void> {
   await db.query('delete from login_failure where id = $1::bigint', [a.id]);
+}
+
+/**
+ * Lifts a user name's lock now, before its failures age out: an administrator's decision when
+ * someone (often an attacker guessing at a known name) has locked a colleague out. The failures
+ * stop counting for the name, as after a successful sign-in; they still count for their client
+ * addresses, so a sprayer's address stays locked. Recorded as `auth.unlock`. Returns how many
+ * failures counted for the name and no longer do (0: none did).
+ */
+export async function unlockUser(db: Sql, username: string, actor: string): Promise<number> {
+  return inTransaction(db, async (tx) => {
+    const { rows } = await tx.query(
+      'update login_failure set reset = true where username = $1 and not reset returning id',
+      [username],
+    );
+    const failures = rows.length;
+    await appendAudit(tx, {
+      actor,
+      action: 'auth.unlock',
+      subject: `user:${username}`,
+      detail: { failures },
+    });
+    return failures;
+  });
 }

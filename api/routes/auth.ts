@@ -84,4 +84,39 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
     },
     async (request) => request.user,
   );
+
+  app.post<{ Body: { username: string } }>(
+    '/auth/unlock',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags: ['auth'],
+        summary: "Lift a user name's sign-in lock now, before its failures age out (admin)",
+        description:
+          'The failures stop counting for the user name, as after a successful sign-in; they still ' +
+          'count for their client addresses. Recorded in the audit log as auth.unlock. Unknown ' +
+          'names are accepted like known ones (they are counted and locked the same way).',
+        body: {
+          type: 'object',
+          required: ['username'],
+          additionalProperties: false,
+          properties: { username: { type: 'string', minLength: 1, maxLength: 200 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['username', 'failures'],
+            properties: {
+              username: { type: 'string' },
+              failures: {
+                type: 'integer',
+                description: 'failures that counted for the name and no longer do (0: none did)',
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => auth.unlock(request.body.username, request.user.username),
+  );
 };

@@ -10,7 +10,7 @@ import { listAudit, verifyAuditChain } from '../../api/audit/log.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../../api/auth/throttle.ts';
 import type { ChainedEntry } from '../../shared/audit.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { createTestUser } from '../support/auth.ts';
+import { authHeader, createTestUser, signedInAs } from '../support/auth.ts';
 import { engineName } from '../support/engines.ts';
 import { startTestPlatform } from '../support/platform.ts';
 
@@ -231,6 +231,48 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
     expect((await login(t, own.username, own.password, { forwardedFor: address })).statusCode).toBe(200);
     expect((await login(t, unique('guess'), 'wrong', { forwardedFor: address })).statusCode).toBe(401);
     expect((await login(t, own.username, own.password, { forwardedFor: address })).statusCode).toBe(429);
+  });
+
+  it("lets an admin lift a user name's lock; the failures still count for their address", async () => {
+    const attacker = '203.0.113.90';
+    const u = await createTestUser(t.db, 'risk_manager');
+    const admin = await signedInAs(t.app, t.db, 'admin');
+    const collector = await signedInAs(t.app, t.db, 'collector');
+    const unlock = (token: string, username: string) =>
+      t.app.inject({
+        method: 'POST',
+        url: '/api/auth/unlock',
+        headers: authHeader(token),
+        payload: { username },
+      });
+    // Someone guessing at a known name locks its owner out, from everywhere.
+    for (let i = 0; i < 3; i++)
+      expect((await login(t, u.username, 'wrong', { forwardedFor: attacker })).statusCode).toBe(401);
+    expect((await login(t, u.username, u.password, { forwardedFor: '198.51.100.30' })).statusCode).toBe(429);
+
+    expect((await unlock(collector.token, u.username)).statusCode).toBe(403);
+    expect(
+      (await t.app.inject({ method: 'POST', url: '/api/auth/unlock', payload: { username: 'x' } }))
+        .statusCode,
+    ).toBe(401);
+    expect((await unlock(admin.token, '')).statusCode).toBe(400);
+    const start = await head(t);
+    const lifted = await unlock(admin.token, ` ${u.username.toUpperCase()} `);
+    expect(lifted.statusCode).toBe(200);
+    expect(lifted.json()).toEqual({ username: u.username, failures: 3 });
+    expect(summary(await entriesSince(t, start))).toEqual([
+      ['auth.unlock', `user:${u.username}`, { failures: 3 }],
+    ]);
+    expect((await entriesSince(t, start))[0]!.actor).toBe(admin.user.username);
+    expect((await unlock(admin.token, u.username)).json()).toEqual({ username: u.username, failures: 0 });
+
+    // The owner gets in again; the attacker's address keeps its three failures and locks at six.
+    expect((await login(t, u.username, u.password, { forwardedFor: '198.51.100.30' })).statusCode).toBe(200);
+    for (let i = 0; i < 3; i++)
+      expect((await login(t, unique('guess'), 'wrong', { forwardedFor: attacker })).statusCode).toBe(401);
+    const refused = await login(t, u.username, u.password, { forwardedFor: attacker });
+    expect(refused.statusCode).toBe(429);
+    expect(refused.json().message).toContain('from this address');
   });
 
   it('locks the user name at its own lower limit, whatever the addresses', async () => {

@@ -59,12 +59,32 @@ describe.skipIf(!realDatabase)('npm run users (postgres)', () => {
     expect(await signIn('agent', 'demo')).toBeNull();
   });
 
+  it("lifts a user name's sign-in lock, and says when there was none", async () => {
+    const added = await users('add', 'wang.fang', '--role', 'risk_manager', '--password', 'right-password');
+    expect(added.code).toBe(0);
+    for (let i = 0; i < 5; i++) expect(await signIn('wang.fang', 'wrong-password')).toBeNull();
+    await expect(signIn('wang.fang', 'right-password')).rejects.toThrow(/too many failed sign-ins/);
+    const unlocked = await users('unlock', 'Wang.Fang');
+    expect(unlocked.code).toBe(0);
+    expect(unlocked.stdout).toBe('unlocked wang.fang: 5 failed sign-ins no longer count for it\n');
+    expect((await signIn('wang.fang', 'right-password'))?.user.username).toBe('wang.fang');
+    expect((await users('unlock', 'wang.fang')).stdout).toBe(
+      'wang.fang had no failed sign-ins counting against it\n',
+    );
+    const { rows } = await db.query<{ actor: string; action: string }>(
+      "select actor, action from audit_log where action = 'auth.unlock' and subject = 'user:wang.fang' order by seq",
+    );
+    expect(rows.map((r) => r.action)).toEqual(['auth.unlock', 'auth.unlock']);
+    expect(rows.every((r) => r.actor.startsWith('cli:'))).toBe(true);
+  });
+
   it('refuses a bad command line with exit 2 and changes nothing', async () => {
     const before = await db.query('select count(*)::int as n from app_user');
     for (const args of [
       ['add', 'x', '--role', 'boss', '--generate'],
       ['add', 'x', '--role', 'admin'],
       ['add', 'x', '--role', 'admin', '--password', 'short'],
+      ['unlock'],
       ['frobnicate'],
     ]) {
       const r = await users(...args);
