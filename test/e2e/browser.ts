@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
 import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
+import { STORY_INDEX } from '../../simulators/fleet.ts';
 import { deviceIdFor, deviceTokenFor } from '../../simulators/identity.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
@@ -48,6 +49,8 @@ export const CHROMIUM_ARGS = [
 export interface E2E {
   platform: Platform;
   url: string;
+  /** The fleet's story machine: it leaves on a trailer ten minutes after start and goes dark. */
+  storyDeviceId: string;
   browser: Browser;
   /** GET as a user (signed in once per username), JSON. */
   api<T>(path: string, as?: string): Promise<T>;
@@ -131,6 +134,7 @@ export async function startE2E(simDevices: number): Promise<E2E> {
   return {
     platform,
     url,
+    storyDeviceId: deviceIdFor(STORY_INDEX, idPrefix),
     browser,
     api: (path, as = 'admin') => call('GET', path, as),
     post: (path, body, as) => call('POST', path, as, body),
