@@ -7,7 +7,6 @@ import { PROFILES } from './policy.ts';
 import { DEVICE_ID_PREFIX } from './protocol.ts';
 
 export const ROLES = ['ingest', 'api', 'sim'] as const;
-
 export type Role = (typeof ROLES)[number];
 
 /** Reports per ingest transaction at most, unless INGEST_MAX_BATCH says otherwise. */

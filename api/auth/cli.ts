@@ -18,7 +18,7 @@ import { migrate } from '../../db/migrate.ts';
 import { isRole, ROLES, type Role } from '../../shared/roles.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './demo-users.ts';
 import { unlockUser } from './throttle.ts';
-import { createUser, disableUser, findUserByUsername, normalizeUsername, UserInputError } from './users.ts';
+import { createUser, disableUser, findUserByUsername, UserInputError } from './users.ts';
 
 const USAGE = `usage:
   npm run users -- add <username> --role <role> [--role <role>…] [--name "<display name>"] (--password <p> | --generate)
@@ -114,11 +114,11 @@ async function run(argv: string[]): Promise<void> {
       await disableUser(db, user.id, operator());
       process.stdout.write(`disabled ${user.username}\n`);
     } else if (command === 'unlock') {
-      const failures = await unlockUser(db, normalizeUsername(username!), operator());
+      const { username: name, failures } = await unlockUser(db, username!, operator());
       process.stdout.write(
         failures > 0
-          ? `unlocked ${normalizeUsername(username!)}: ${failures} failed sign-ins no longer count for it\n`
-          : `${normalizeUsername(username!)} had no failed sign-ins counting against it\n`,
+          ? `unlocked ${name}: ${failures} failed sign-ins no longer count for it\n`
+          : `${name} had no failed sign-ins counting against it\n`,
       );
     } else {
       const { rows } = await db.query<{

@@ -135,10 +135,7 @@ export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): 
       }
     },
 
-    async unlock(typed, actor) {
-      const username = normalizeUsername(typed);
-      return { username, failures: await unlockUser(db, username, actor) };
-    },
+    unlock: (username, actor) => unlockUser(db, username, actor),
 
     async authenticate(token) {
       const id = await tokens.verify(token);

@@ -11,6 +11,7 @@
 import type { Sql } from '../../db/client.ts';
 import type { Config } from '../../shared/config.ts';
 import { appendAudit, inTransaction } from '../audit/log.ts';
+import { normalizeUsername } from './users.ts';
 
 export interface LoginThrottleSettings {
   /** Failures for one user name within the window that lock it; 0 = no limit. */
@@ -192,10 +193,15 @@ export async function forget(db: Sql, a: Attempt): Promise<void> {
  * Lifts a user name's lock now, before its failures age out: an administrator's decision when
  * someone (often an attacker guessing at a known name) has locked a colleague out. The failures
  * stop counting for the name, as after a successful sign-in; they still count for their client
- * addresses, so a sprayer's address stays locked. Recorded as `auth.unlock`. Returns how many
- * failures counted for the name and no longer do (0: none did).
+ * addresses, so a sprayer's address stays locked. Recorded as `auth.unlock`. Returns the name as
+ * counted (normalised) and how many failures counted for it and no longer do (0: none did).
  */
-export async function unlockUser(db: Sql, username: string, actor: string): Promise<number> {
+export async function unlockUser(
+  db: Sql,
+  typed: string,
+  actor: string,
+): Promise<{ username: string; failures: number }> {
+  const username = normalizeUsername(typed);
   return inTransaction(db, async (tx) => {
     const { rows } = await tx.query(
       'update login_failure set reset = true where username = $1 and not reset returning id',
@@ -208,6 +214,6 @@ export async function unlockUser(db: Sql, username: string, actor: string): Prom
       subject: `user:${username}`,
       detail: { failures },
     });
-    return failures;
+    return { username, failures };
   });
 }
