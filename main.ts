@@ -55,10 +55,25 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
+/** What a platform takes besides its configuration. */
+export interface PlatformDeps {
+  /**
+   * The clock every command expiry, window and scheduled job reads (epoch ms); tests drive it.
+   * Timers still tick in real time; what they find due is decided by this clock. Sign-in sessions
+   * keep to the real clock: a test that skips two days still has its people signed in.
+   */
+  now?: () => number;
+}
+
 const WEB_ROOT = fileURLToPath(new URL('./web/dist/', import.meta.url));
 const SERVICE_USER = 'svc-platform';
 
-export async function startPlatform(overrides: Partial<Config> = {}, env = process.env): Promise<Platform> {
+export async function startPlatform(
+  overrides: Partial<Config> = {},
+  env = process.env,
+  deps: PlatformDeps = {},
+): Promise<Platform> {
+  const now = deps.now ?? Date.now;
   const parsed = parseConfig(env);
   if (!parsed.ok) throw new ConfigError(parsed.errors);
   const config: Config = { ...parsed.config, ...overrides };
@@ -139,6 +154,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
         maxBatch: config.INGEST_MAX_BATCH,
         metrics,
+        now,
       });
       stops.push(() => ingest.stop());
       ingestConnected = ingest.connected;
@@ -165,6 +181,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         db,
         logger: logger.child({ role: 'alerts' }),
         onAlerts: announceAlerts,
+        now,
       });
       stops.push(() => silence.stop());
       // Remote commands: transitions announced on the broker like stage changes; the outbox
@@ -186,6 +203,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         feed,
         profile: policy,
         logger: logger.child({ role: 'commands' }),
+        now,
       });
       stops.push(() => dispatcher.stop());
       const app = await buildApp({
@@ -197,6 +215,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         logger: logger.child({ role: 'api' }),
         mapStyleUrl: config.MAP_STYLE_URL,
         webRoot: WEB_ROOT,
+        now,
         metrics,
         health: {
           broker: () => ({ connected: apiMqtt.connected, embedded }),
@@ -215,6 +234,7 @@ export async function startPlatform(overrides: Partial<Config> = {}, env = proce
         db,
         logger: logger.child({ role: 'api' }),
         onStageChanges: announceStages,
+        now,
       });
       stops.push(() => daily.stop());
       stops.push(() => app.close());

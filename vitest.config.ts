@@ -1,9 +1,18 @@
+import { availableParallelism } from 'node:os';
 import { defineConfig } from 'vitest/config';
 
 // Three tiers: unit (pure, fast), integration (real broker + database, embedded unless
 // MQTT_URL / DATABASE_URL are set), e2e (the whole platform in Chromium).
+//
+// All files of all three run side by side. Each file has its own database (a copy of a migrated
+// template), its own broker identities and ports 0, so files never see each other; and most of an
+// integration file's time is spent waiting on sockets, so a few more workers than cores keep the
+// cores busy. TEST_WORKERS overrides the number.
+const workers = Number(process.env.TEST_WORKERS) || Math.max(2, availableParallelism() + 1);
+
 export default defineConfig({
   test: {
+    reporters: ['default', './test/support/slowest-files.ts'],
     projects: [
       {
         test: {
@@ -11,6 +20,7 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts', 'shared/**/*.test.ts', 'web/**/*.test.{ts,tsx}'],
           // A simulated week or 10,000 generated scenarios take seconds, more on a busy machine.
           testTimeout: 30_000,
+          maxWorkers: workers,
         },
       },
       {
@@ -19,7 +29,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           testTimeout: 60_000,
           hookTimeout: 60_000,
-          fileParallelism: false,
+          maxWorkers: workers,
         },
       },
       {
@@ -28,7 +38,8 @@ export default defineConfig({
           include: ['test/e2e/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
-          fileParallelism: false,
+          maxWorkers: workers,
+          globalSetup: ['./test/e2e/build-web.ts'],
         },
       },
     ],

@@ -5,7 +5,6 @@
  * test-output/. Chromium at /usr/bin/chromium or CHROMIUM_PATH; without it the suites are skipped
  * with a warning, unless REQUIRE_BROWSER=1.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,12 +69,7 @@ export interface E2E {
 export async function startE2E(simDevices: number): Promise<E2E> {
   if (!HAVE_BROWSER) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
   if (!existsSync(join(ROOT, 'web/dist/index.html'))) {
-    execFileSync('npx', ['vite', 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
-      cwd: ROOT,
-      stdio: 'inherit',
-      // vitest sets NODE_ENV=test, which would give a development build of React.
-      env: { ...process.env, NODE_ENV: 'production' },
-    });
+    throw new Error('no web/dist: the e2e project builds it once per run (test/e2e/build-web.ts)');
   }
   // Its own ingest session and share group, the session forgotten afterwards: on a real broker a
   // fixed id or group would let sessions left by earlier runs take a share of this run's messages.
@@ -87,8 +81,8 @@ export async function startE2E(simDevices: number): Promise<E2E> {
     deviceId: deviceIdFor(i, idPrefix),
     token: deviceTokenFor(DEMO_SEED, i),
   }));
-  const dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
-  const scratch: ScratchDatabase = await scratchDatabase();
+  const scratch: ScratchDatabase = await scratchDatabase({ demoUsers: true });
+  const dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
   const platform = await startPlatform({
     PORT: 0,
     MQTT_PORT: 0,

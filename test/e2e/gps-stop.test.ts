@@ -1,69 +1,72 @@
 /**
  * GPS stop in Chromium, two people: risk manager A requests it on a case file and sees the policy's
  * evaluation in plain words; risk manager B approves it from the approvals queue; A's case file
- * follows the command live to EXECUTED as the simulated box (simulators/firmware.ts) arms its
- * starter interrupt and reports the relay engaged. The policy's warning (two channels, 72 h
- * before) is recorded through the API with a past occurredAt, as a collector would have.
+ * follows the command live to EXECUTED as the box (simulators/firmware.ts) arms its starter
+ * interrupt and reports the relay engaged. The policy's warning (two channels, 72 h before) is
+ * recorded through the API with a past occurredAt, as a collector would have.
  *
- * A parked box reports every 5-10 minutes and EXECUTED needs its next report, so this test may
- * take that long; it picks the parked machine whose last report is oldest (the next one is nearest).
+ * The box is the test's own, already where the walk-through needs it: a machine on a stage-3 loan,
+ * parked with the ignition off, reporting every second (a fleet machine would report every 5-10
+ * minutes while parked, and EXECUTED needs the report after the relay engaged).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MachineCollection, MachineFeature } from '../../shared/map.ts';
+import type { MachineCollection } from '../../shared/map.ts';
 import type { CommandView, ContractView } from '../../web/src/apiTypes.ts';
+import { type CommandDesk, type DeskBox, openCommandDesk } from '../support/command-desk.ts';
 import { waitFor } from '../support/wait.ts';
 import { type E2E, SKIP_BROWSER, startE2E } from './browser.ts';
 
-const SIM_DEVICES = 30;
 const HOUR = 3_600_000;
+const REPORT_EVERY_MS = 1000;
 
 describe.skipIf(SKIP_BROWSER)('GPS stop in Chromium', () => {
   let e2e: E2E;
+  let desk: CommandDesk;
+  let box: DeskBox;
+  let reporting: NodeJS.Timeout | undefined;
   let contract: ContractView;
-  let machine: MachineFeature;
 
   beforeAll(async () => {
-    e2e = await startE2E(SIM_DEVICES);
-    // A stage-3 machine standing with the ignition off, its relay open, on an account with no
-    // dispute or promise in the way. Not the story machine: it is loaded on a trailer ten minutes
-    // after start, and a relay is engaged only once the machine stands still.
-    const pick = async () => {
-      const fleet = await e2e.api<MachineCollection>('/api/map/machines?minStage=3');
-      const parked = fleet.features
-        .filter((f) => f.properties.deviceId !== e2e.storyDeviceId)
-        .filter((f) => f.properties.ign === false && (f.properties.spd ?? 0) < 1 && f.properties.rly !== true)
-        .filter((f) => Date.now() - Date.parse(f.properties.lastSeen) < 15 * 60_000)
-        .sort((a, b) => Date.parse(a.properties.lastSeen) - Date.parse(b.properties.lastSeen));
-      for (const f of parked) {
-        const c = await e2e.api<ContractView & { openDisputes: number; promises: { status: string }[] }>(
-          `/api/contracts/${f.properties.contractId}`,
-        );
-        if (c.openDisputes === 0 && !c.promises.some((p) => p.status === 'pending')) return { f, c };
-      }
-      return null;
-    };
-    const found = await waitFor(pick, { timeoutMs: 90_000, everyMs: 2000, what: 'a parked stage-3 machine' });
-    machine = found.f;
-    contract = found.c;
-    for (const channel of ['sms', 'phone']) {
-      await e2e.post(
-        `/api/contracts/${contract.id}/activities`,
-        {
-          kind: 'gps_stop_warning',
-          channel,
-          occurredAt: new Date(Date.now() - 80 * HOUR).toISOString(),
-          outcome: 'customer told: GPS stop in 72 h unless paid',
-        },
-        'collector',
+    e2e = await startE2E(0);
+    desk = await openCommandDesk(
+      { url: e2e.url, db: e2e.platform.db, mqttUrl: e2e.platform.mqttUrl },
+      { admin: 'admin', collector: 'collector' },
+      `GS${process.pid}${Date.now() % 100_000}`,
+    );
+    box = await desk.stage3Box(1, { warned: false });
+    box.device.start();
+    // Parked with the ignition off; the firmware turns each report into what the box would say.
+    const parked = () =>
+      box.device.publishTelemetry(
+        box.firmware.report({ v: 1, ts: Date.now(), lat: 30.59, lon: 114.3, fix: true, ign: false, spd: 0 }),
       );
+    parked();
+    reporting = setInterval(parked, REPORT_EVERY_MS);
+    await waitFor(
+      async () =>
+        (await e2e.platform.db.query('select 1 from latest_position where device_id = $1', [box.deviceId]))
+          .rows.length > 0,
+      { timeoutMs: 30_000, what: 'the box on the map' },
+    );
+    for (const channel of ['sms', 'phone']) {
+      const warning = await desk.api('collector', 'POST', `/api/contracts/${box.contractId}/activities`, {
+        kind: 'gps_stop_warning',
+        channel,
+        occurredAt: new Date(Date.now() - 80 * HOUR).toISOString(),
+        outcome: 'customer told: GPS stop in 72 h unless paid',
+      });
+      expect(warning.status).toBe(201);
     }
+    contract = await e2e.api<ContractView>(`/api/contracts/${box.contractId}`);
   });
 
   afterAll(async () => {
+    clearInterval(reporting);
+    await desk?.close();
     await e2e?.stop();
   });
 
-  it('A requests, B approves, the box obeys: EXECUTED shows live', { timeout: 15 * 60_000 }, async () => {
+  it('A requests, B approves, the box obeys: EXECUTED shows live', { timeout: 120_000 }, async () => {
     const a = await e2e.open();
     await e2e.signIn(a.page, 'risk1');
     await a.page.evaluate((id) => {
@@ -126,27 +129,25 @@ describe.skipIf(SKIP_BROWSER)('GPS stop in Chromium', () => {
           .querySelector(`[data-command-id="${id}"] [data-testid=step-ACKED]`)
           ?.getAttribute('data-reached') === 'true',
       commandId,
-      { timeout: 120_000, polling: 500 },
+      { timeout: 30_000, polling: 250 },
     );
     await command.scrollIntoViewIfNeeded();
     await e2e.shot(a.page, 'gps-stop-acked.png');
     await a.page.waitForFunction(
       (id) => document.querySelector(`[data-command-id="${id}"]`)?.getAttribute('data-state') === 'EXECUTED',
       commandId,
-      { timeout: 13 * 60_000, polling: 1000 },
+      { timeout: 30_000, polling: 250 },
     );
     expect(await step('EXECUTED').getAttribute('data-reached')).toBe('true');
     const done = await e2e.api<CommandView>(`/api/commands/${commandId}`, 'risk1');
     expect(done.state).toBe('EXECUTED');
-    expect(done.deviceId).toBe(machine.properties.deviceId);
+    expect(done.deviceId).toBe(box.deviceId);
     await command.scrollIntoViewIfNeeded();
     await e2e.shot(a.page, 'gps-stop-executed.png');
 
     // The map shows the relay engaged for that machine.
     const fleet = await e2e.api<MachineCollection>('/api/map/machines?minStage=3');
-    expect(
-      fleet.features.find((f) => f.properties.deviceId === machine.properties.deviceId)?.properties.rly,
-    ).toBe(true);
+    expect(fleet.features.find((f) => f.properties.deviceId === box.deviceId)?.properties.rly).toBe(true);
 
     // Emergency release: the account is still at stage 3, so a release is one (needing approval).
     await a.page.getByTestId('gps-stop-reason').fill('Customer paid in cash at the branch; receipt pending');

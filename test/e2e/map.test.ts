@@ -120,8 +120,8 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
           .some((e) => e.kind === 'telemetry' && [e.payload].flat().some((r) => r.fix === true)),
       )
       .map((m) => m.identity.deviceId);
-    dataDir = mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
-    scratch = await scratchDatabase();
+    scratch = await scratchDatabase({ demoUsers: true });
+    dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
     platform = await startPlatform({
       PORT: 0,
       MQTT_PORT: 0,

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { raiseSilentAlerts } from '../../alerts/silence.ts';
-import { type Database, openDatabase } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import type { Telemetry } from '../../shared/protocol.ts';
 import { engineName, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
@@ -28,7 +28,7 @@ const rules = createLocationRules();
 
 beforeAll(async () => {
   scratch = await scratchDatabase();
-  db = await openDatabase({ url: scratch.url });
+  db = await scratch.open();
   await migrate(db);
 });
 afterAll(async () => {

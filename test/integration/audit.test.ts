@@ -5,14 +5,12 @@
  * the route and through `npm run audit:verify` (a child process on the same database).
  */
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit, listAudit, verifyAuditChain } from '../../api/audit/log.ts';
 import { disableUser } from '../../api/auth/users.ts';
-import { type Database, openDatabase, type Sql } from '../../db/client.ts';
+import type { Database, Sql } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { type ChainedEntry, chainHash } from '../../shared/audit.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
@@ -225,7 +223,7 @@ describe(`npm run audit:verify (${engineName})`, { timeout: 240_000 }, () => {
   let scratch: ScratchDatabase;
   let dataDir: string | undefined;
   let db: Database;
-  const openIt = () => openDatabase({ url: scratch.url, dataDir: dataDir && join(dataDir, 'pgdata') });
+  const openIt = () => scratch.open();
   const cli = (...args: string[]) =>
     run('npx', ['tsx', 'api/audit/cli.ts', ...args], {
       env: { ...process.env, DATABASE_URL: scratch.url ?? '', DATA_DIR: dataDir ?? '' },
@@ -250,7 +248,7 @@ describe(`npm run audit:verify (${engineName})`, { timeout: 240_000 }, () => {
 
   beforeAll(async () => {
     scratch = await scratchDatabase();
-    dataDir = scratch.url ? undefined : mkdtempSync(join(tmpdir(), 'audit-cli-'));
+    dataDir = scratch.dataDir;
     db = await openIt();
     await migrate(db);
     await appendMany(db, 30);

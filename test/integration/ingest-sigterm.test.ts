@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
 import { provisionDevices } from '../../api/devices/registry.ts';
-import { type Database, openDatabase } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { topics } from '../../shared/protocol.ts';
 import { forgetSessions, runUnique, uniqueIngestIdentity } from '../support/broker-sessions.ts';
@@ -45,11 +45,11 @@ describe.skipIf(!realBroker)('ingest on SIGTERM', () => {
   it('stops mid-stream, exits 0 with what it acknowledged stored; a restart stores whatever was left, each once', async () => {
     const scratch: ScratchDatabase = await scratchDatabase();
     cleanups.push(() => scratch.drop());
-    const dataDir = mkdtempSync(join(tmpdir(), 'rt-sigterm-'));
+    const dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'rt-sigterm-'));
     cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
     // PGlite allows one process at a time: the test opens the database only while no worker runs.
     const withDb = async <T>(fn: (db: Database) => Promise<T>): Promise<T> => {
-      const db = await openDatabase({ url: scratch.url, dataDir: join(dataDir, 'pgdata') });
+      const db = await scratch.open();
       try {
         return await fn(db);
       } finally {

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { provisionDevices } from '../../api/devices/registry.ts';
-import { type Database, openDatabase } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { startIngest } from '../../ingest/worker.ts';
 import { topics } from '../../shared/protocol.ts';
@@ -48,7 +48,7 @@ describe(`ingest rejects unknown devices on ${engineName}`, () => {
   it('stores known devices, dead-letters the others with evidence, and counts them', async () => {
     const scratch: ScratchDatabase = await scratchDatabase();
     cleanups.push(() => scratch.drop());
-    const db: Database = await openDatabase({ url: scratch.url });
+    const db: Database = await scratch.open();
     cleanups.push(() => db.close());
     await migrate(db);
     await provisionDevices(db, [provision(known, 1), provision(deleted, 2)]);

@@ -12,7 +12,7 @@ import mqtt from 'mqtt';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { provisionDevices } from '../../api/devices/registry.ts';
-import { type Database, openDatabase } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { startIngest } from '../../ingest/worker.ts';
 import { topics } from '../../shared/protocol.ts';
@@ -86,7 +86,7 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
 
   it('two workers share the subscription: both take part, nothing lost, nothing stored twice', async () => {
     scratch = await scratchDatabase();
-    db = await openDatabase({ url: scratch.url });
+    db = await scratch.open();
     await migrate(db);
     await provisionReporters(db, 10);
     const writes = [0, 0];
@@ -134,7 +134,7 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
 
   it('loses nothing when the worker is killed with SIGKILL mid-stream and comes back', async () => {
     scratch = await scratchDatabase();
-    db = await openDatabase({ url: scratch.url });
+    db = await scratch.open();
     await migrate(db);
     await provisionReporters(db, 6);
     // Killed, the worker leaves its session in its group; a group of this run's own keeps sessions

@@ -26,7 +26,6 @@ import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DeviceProvision, disableDevices, provisionDevices } from '../../api/devices/registry.ts';
 import { mosquittoPasswordMatches } from '../../broker/mosquitto-passwords.ts';
-import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { topics } from '../../shared/protocol.ts';
 import { realDatabase, scratchDatabase } from '../support/engines.ts';
@@ -418,10 +417,10 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
   it('npm run broker:sync writes the enabled devices from the database, and only rewrites on change', async () => {
     // Its own database, so that the embedded engine's files are not shared with the running platform.
     const scratch = await scratchDatabase();
-    const dataDir = mkdtempSync(join(tmpdir(), 'rt-broker-sync-'));
+    const dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'rt-broker-sync-'));
     const file = join(dataDir, 'devices.passwd');
     try {
-      const db = await openDatabase({ url: scratch.url, dataDir: join(dataDir, 'pgdata') });
+      const db = await scratch.open();
       try {
         await migrate(db);
         await provisionDevices(db, [A, B, C]);

@@ -9,7 +9,6 @@ import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provisionDevices } from '../../api/devices/registry.ts';
-import { openDatabase } from '../../db/client.ts';
 import { loadMigrations, migrate } from '../../db/migrate.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
@@ -28,8 +27,8 @@ const dev = {
 
 describe(`platform on ${engineName}`, () => {
   it('applies each migration once; running them again changes nothing', async () => {
-    const scratch = await scratchDatabase();
-    const db = await openDatabase({ url: scratch.url });
+    const scratch = await scratchDatabase({ empty: true });
+    const db = await scratch.open();
     try {
       const first = await migrate(db);
       expect(first).toEqual(loadMigrations().map((m) => m.version));

@@ -32,7 +32,7 @@ const engines: Engine[] = [
     name: `plain (${engineName.split('+')[1]})`,
     async open() {
       const scratch: ScratchDatabase = await scratchDatabase();
-      const db = await openDatabase({ url: scratch.url });
+      const db = await scratch.open();
       return { db, drop: () => scratch.drop() };
     },
   },

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createAuth } from '../../api/auth/service.ts';
 import { createTokens } from '../../api/auth/tokens.ts';
-import { type Database, openDatabase } from '../../db/client.ts';
+import type { Database } from '../../db/client.ts';
 import { realDatabase, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 
 const run = promisify(execFile);
@@ -32,7 +32,7 @@ describe.skipIf(!realDatabase)('npm run users (postgres)', () => {
 
   beforeAll(async () => {
     scratch = await scratchDatabase();
-    db = await openDatabase({ url: scratch.url });
+    db = await scratch.open();
   });
   afterAll(async () => {
     await db?.close();

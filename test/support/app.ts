@@ -1,7 +1,7 @@
 /**
  * The api app alone (no broker, no listener) on a migrated scratch database, for tests that call
- * routes with inject. Embedded PGlite in memory by default, a scratch PostgreSQL database when
- * DATABASE_URL is set.
+ * routes with inject. A scratch database (test/support/engines.ts): embedded PGlite by default,
+ * PostgreSQL when DATABASE_URL is set.
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
@@ -10,8 +10,7 @@ import { type AppOptions, buildApp } from '../../api/app.ts';
 import { type Auth, createAuth } from '../../api/auth/service.ts';
 import type { LoginThrottleSettings } from '../../api/auth/throttle.ts';
 import { createTokens, type Tokens } from '../../api/auth/tokens.ts';
-import { type Database, openDatabase } from '../../db/client.ts';
-import { migrate } from '../../db/migrate.ts';
+import type { Database } from '../../db/client.ts';
 import { scratchDatabase } from './engines.ts';
 
 export interface TestApp {
@@ -29,9 +28,8 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const { ttlSeconds, throttle, ...appOptions } = options;
   const scratch = await scratchDatabase();
-  const db = await openDatabase({ url: scratch.url });
+  const db = await scratch.open();
   try {
-    await migrate(db);
     const secret = randomBytes(32).toString('base64url');
     const tokens = createTokens({ secret, ttlSeconds: ttlSeconds ?? 3600 });
     const auth = createAuth(db, tokens, { throttle });

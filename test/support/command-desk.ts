@@ -24,6 +24,8 @@ export interface DeskBox {
   device: SimDevice;
   /** Another connection of the same box (after it went away), not started. */
   reconnect(): SimDevice;
+  /** Ids of the commands the box has answered, in order (repeats included). */
+  answered: string[];
 }
 
 export interface CommandDesk {
@@ -49,10 +51,15 @@ export interface CommandDesk {
   close(): Promise<void>;
 }
 
+/** What the desk needs of a running platform: a test platform or the browser tests' one. */
+export type DeskPlatform = Pick<TestPlatform, 'url' | 'db' | 'mqttUrl'>;
+
 export async function openCommandDesk(
-  platform: TestPlatform,
+  platform: DeskPlatform,
   people: Record<string, Role>,
   tag: string,
+  /** The boxes' clock; the platform's when a test drives it. */
+  { now = Date.now }: { now?: () => number } = {},
 ): Promise<CommandDesk> {
   const tokens = new Map<string, string>();
   for (const [name, role] of Object.entries(people)) {
@@ -112,25 +119,30 @@ export async function openCommandDesk(
           const w = await api('collector', 'POST', `/api/contracts/${contractId}/activities`, {
             kind: 'gps_stop_warning',
             channel,
-            occurredAt: new Date(Date.now() - 4 * DAY).toISOString(),
+            occurredAt: new Date(now() - 4 * DAY).toISOString(),
             body: 'GPS stop will follow if the arrears are not paid',
           });
           expect(w.status).toBe(201);
         }
       }
       const firmware = new BoxFirmware(deviceId, token);
+      const answered: string[] = [];
       const connection = () => {
         const device = new SimDevice({
           deviceId,
           token,
           mqttUrl: platform.mqttUrl,
           reconnectPeriodMs: 300,
-          onCommand: (command) => firmware.onCommand(command, Date.now()),
+          onCommand: (command) => {
+            const ack = firmware.onCommand(command, now());
+            answered.push(command.id);
+            return ack;
+          },
         });
         connections.push(device);
         return device;
       };
-      return { deviceId, token, contractId, firmware, device: connection(), reconnect: connection };
+      return { deviceId, token, contractId, firmware, device: connection(), reconnect: connection, answered };
     },
     async close() {
       for (const d of connections) await d.stop().catch(() => {});

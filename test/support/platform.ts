@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Platform, startPlatform } from '../../main.ts';
+import { type Platform, type PlatformDeps, startPlatform } from '../../main.ts';
 import type { Config } from '../../shared/config.ts';
 import { TEST_JWT_SECRET } from './auth.ts';
 import { forgetSessions, uniqueIngestIdentity } from './broker-sessions.ts';
@@ -19,9 +19,13 @@ export interface TestPlatform {
   teardown(): Promise<void>;
 }
 
-export async function startTestPlatform(overrides: Partial<Config> = {}): Promise<TestPlatform> {
-  const scratch = await scratchDatabase();
-  const dataDir = mkdtempSync(join(tmpdir(), 'rt-test-'));
+export async function startTestPlatform(
+  overrides: Partial<Config> = {},
+  deps: PlatformDeps = {},
+): Promise<TestPlatform> {
+  // Embedded, the scratch database's folder is the platform's DATA_DIR (demo sign-ins included).
+  const scratch = await scratchDatabase({ demoUsers: true });
+  const dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'rt-test-'));
   // The ingest worker's session and share group belong to this run alone (test/support/broker-sessions.ts).
   const ingest = uniqueIngestIdentity('ingest-test');
   const config: Partial<Config> = {
@@ -43,7 +47,7 @@ export async function startTestPlatform(overrides: Partial<Config> = {}): Promis
     rmSync(dataDir, { recursive: true, force: true });
   };
   try {
-    current = await startPlatform(config);
+    current = await startPlatform(config, process.env, deps);
   } catch (e) {
     await cleanup();
     throw e;
@@ -61,7 +65,7 @@ export async function startTestPlatform(overrides: Partial<Config> = {}): Promis
     },
     async restart() {
       await t.current.stop();
-      t.current = await startPlatform(config);
+      t.current = await startPlatform(config, process.env, deps);
       return t.current;
     },
     async teardown() {
