@@ -2,7 +2,7 @@
 import type { Sql } from '../../db/client.ts';
 import { appendAudit, inTransaction } from '../audit/log.ts';
 import type { Authenticate, AuthUser } from './access.ts';
-import { hashPassword, needsRehash, verifyPassword } from './password.ts';
+import { hashPassword, needsRehash, PASSWORD_COST, type ScryptCost, verifyPassword } from './password.ts';
 import {
   type Attempt,
   attemptFailed,
@@ -44,6 +44,11 @@ export interface Auth {
 
 export interface AuthOptions {
   throttle?: LoginThrottleSettings | undefined;
+  /**
+   * The scrypt cost of the hashes sign-in makes (the decoy for unknown names, a rehash of an older,
+   * cheaper hash). Default PASSWORD_COST; tests of the throttle, which hash hundreds of times, lower it.
+   */
+  passwordCost?: ScryptCost | undefined;
 }
 
 const publicUser = (u: AuthUser): AuthUser => ({
@@ -55,6 +60,7 @@ const publicUser = (u: AuthUser): AuthUser => ({
 
 export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): Auth {
   const throttle = options.throttle ?? DEFAULT_LOGIN_THROTTLE;
+  const cost = options.passwordCost ?? PASSWORD_COST;
   // Attempts are counted one at a time in this process: each count then sees every attempt begun
   // before it, committed (PostgreSQL runs the pool's statements side by side, so a burst of parallel
   // guesses could otherwise each miss the others' rows and pass the limit together). Two
@@ -96,14 +102,14 @@ export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): 
   const check = async (attempt: Attempt, username: string, password: string) => {
     const user = await findUserByUsername(db, username);
     if (!user) {
-      decoy ??= hashPassword('not a password of anyone');
+      decoy ??= hashPassword('not a password of anyone', cost);
       await verifyPassword(password, await decoy);
       return refused(attempt, 'unknown user', null);
     }
     const ok = await verifyPassword(password, user.passwordHash);
     if (!ok) return refused(attempt, 'wrong password', user.id);
     if (user.disabledAt !== null) return refused(attempt, 'user disabled', user.id);
-    const rehash = needsRehash(user.passwordHash) ? await hashPassword(password) : null;
+    const rehash = needsRehash(user.passwordHash, cost) ? await hashPassword(password, cost) : null;
     await inTransaction(db, async (tx) => {
       if (rehash) await setPasswordHash(tx, user.id, rehash);
       await attemptSucceeded(tx, attempt);

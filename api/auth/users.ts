@@ -3,7 +3,7 @@ import type { Sql } from '../../db/client.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
 import { appendAudit, inTransaction } from '../audit/log.ts';
 import type { AuthUser } from './access.ts';
-import { hashPassword } from './password.ts';
+import { hashPassword, PASSWORD_COST, type ScryptCost } from './password.ts';
 
 export interface StoredUser extends AuthUser {
   passwordHash: string;
@@ -74,10 +74,15 @@ export function userProblems(u: NewUser): string[] {
  * Creates a user; throws UserInputError on bad input or a taken username, leaving nothing behind.
  * `actor` is who did it, for the audit log ("system:…" for the platform itself).
  */
-export async function createUser(db: Sql, u: NewUser, actor = 'system'): Promise<StoredUser> {
+export async function createUser(
+  db: Sql,
+  u: NewUser,
+  actor = 'system',
+  cost: ScryptCost = PASSWORD_COST,
+): Promise<StoredUser> {
   const problems = userProblems(u);
   if (problems.length > 0) throw new UserInputError(problems.join('; '));
-  const hash = await hashPassword(u.password);
+  const hash = await hashPassword(u.password, cost);
   return inTransaction(db, async (tx) => {
     const { rows } = await tx.query<Row>(
       `insert into app_user (username, display_name, password_hash, roles)

@@ -10,9 +10,12 @@ import { listAudit, verifyAuditChain } from '../../api/audit/log.ts';
 import { DEFAULT_LOGIN_THROTTLE, type LoginThrottleSettings } from '../../api/auth/throttle.ts';
 import type { ChainedEntry } from '../../shared/audit.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
-import { authHeader, createTestUser, signedInAs } from '../support/auth.ts';
+import { authHeader, CHEAP_PASSWORD_COST, createTestUser, signedInAs } from '../support/auth.ts';
 import { engineName } from '../support/engines.ts';
 import { startTestPlatform } from '../support/platform.ts';
+
+// The hash's cost is not what these tests are about; hundreds of full-cost hashes would take a minute.
+const cheap = { cost: CHEAP_PASSWORD_COST };
 
 const unique = (what: string) => `${what}-${randomBytes(4).toString('hex')}`;
 
@@ -46,14 +49,14 @@ const summary = (entries: ChainedEntry[]) => entries.map((e) => [e.action, e.sub
 describe(`sign-in throttling with the defaults (${engineName})`, () => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await startTestApp({ throttle: DEFAULT_LOGIN_THROTTLE });
+    t = await startTestApp({ throttle: DEFAULT_LOGIN_THROTTLE, passwordCost: CHEAP_PASSWORD_COST });
   });
   afterAll(async () => {
     await t?.close();
   });
 
   it('locks a user name after 5 failures: 429 with Retry-After, even for the right password', async () => {
-    const u = await createTestUser(t.db, 'collector');
+    const u = await createTestUser(t.db, 'collector', cheap);
     const start = await head(t);
     for (let i = 1; i <= 5; i++) {
       const res = await login(t, u.username, `wrong-${i}`);
@@ -92,7 +95,7 @@ describe(`sign-in throttling with the defaults (${engineName})`, () => {
   });
 
   it('opens again as the oldest failures leave the window, and Retry-After says when', async () => {
-    const u = await createTestUser(t.db, 'collector');
+    const u = await createTestUser(t.db, 'collector', cheap);
     // Each test from its own address, so that together they stay under the address limit.
     const from = { address: '10.0.2.1' };
     for (let i = 1; i <= 5; i++) expect((await login(t, u.username, 'wrong', from)).statusCode).toBe(401);
@@ -110,7 +113,7 @@ describe(`sign-in throttling with the defaults (${engineName})`, () => {
   });
 
   it('starts the count again after a successful sign-in', async () => {
-    const u = await createTestUser(t.db, 'collector');
+    const u = await createTestUser(t.db, 'collector', cheap);
     const from = { address: '10.0.3.1' };
     for (let i = 1; i <= 4; i++) expect((await login(t, u.username, 'wrong', from)).statusCode).toBe(401);
     expect((await login(t, u.username, u.password, from)).statusCode).toBe(200);
@@ -123,7 +126,7 @@ describe(`sign-in throttling with the defaults (${engineName})`, () => {
   });
 
   it('locks an unknown user name the same way, with the same answer', async () => {
-    const known = await createTestUser(t.db, 'collector');
+    const known = await createTestUser(t.db, 'collector', cheap);
     const unknown = unique('nobody');
     for (const name of [known.username, unknown]) {
       for (let i = 1; i <= 5; i++) {
@@ -142,7 +145,7 @@ describe(`sign-in throttling with the defaults (${engineName})`, () => {
   });
 
   it('lets at most 5 of many parallel guesses reach the password check', async () => {
-    const u = await createTestUser(t.db, 'collector');
+    const u = await createTestUser(t.db, 'collector', cheap);
     const from = { address: '10.0.5.1' };
     const start = await head(t);
     const answers = await Promise.all(
@@ -167,7 +170,7 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
     proxyHops: 1,
   };
   beforeAll(async () => {
-    t = await startTestApp({ throttle: settings });
+    t = await startTestApp({ throttle: settings, passwordCost: CHEAP_PASSWORD_COST });
   });
   afterAll(async () => {
     await t?.close();
@@ -175,7 +178,7 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
 
   it('refuses an address that sprayed failures over many names, for any name, and no other address', async () => {
     const sprayer = '203.0.113.7';
-    const u = await createTestUser(t.db, 'risk_manager');
+    const u = await createTestUser(t.db, 'risk_manager', cheap);
     const start = await head(t);
     // Six names, one failure each: no user name is near its limit, the address reaches its own.
     const names = Array.from({ length: 6 }, () => unique('spray'));
@@ -212,7 +215,7 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
 
   it('takes the address one proxy hop from the right of X-Forwarded-For, not what the client wrote', async () => {
     const real = '192.0.2.44';
-    const u = await createTestUser(t.db, 'collector');
+    const u = await createTestUser(t.db, 'collector', cheap);
     // A client writing a different made-up address each time: the proxy appends the real one.
     for (let i = 0; i < 6; i++) {
       const res = await login(t, unique('forged'), 'wrong', { forwardedFor: `10.0.0.${i}, ${real}` });
@@ -225,7 +228,7 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
 
   it('does not let a success wipe the failures its address made under other names', async () => {
     const address = '192.0.2.80';
-    const own = await createTestUser(t.db, 'collector');
+    const own = await createTestUser(t.db, 'collector', cheap);
     for (let i = 0; i < 5; i++)
       expect((await login(t, unique('guess'), 'wrong', { forwardedFor: address })).statusCode).toBe(401);
     expect((await login(t, own.username, own.password, { forwardedFor: address })).statusCode).toBe(200);
@@ -235,7 +238,7 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
 
   it("lets an admin lift a user name's lock; the failures still count for their address", async () => {
     const attacker = '203.0.113.90';
-    const u = await createTestUser(t.db, 'risk_manager');
+    const u = await createTestUser(t.db, 'risk_manager', cheap);
     const admin = await signedInAs(t.app, t.db, 'admin');
     const collector = await signedInAs(t.app, t.db, 'collector');
     const unlock = (token: string, username: string) =>
@@ -276,7 +279,7 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
   });
 
   it('locks the user name at its own lower limit, whatever the addresses', async () => {
-    const u = await createTestUser(t.db, 'collector');
+    const u = await createTestUser(t.db, 'collector', cheap);
     for (let i = 0; i < 3; i++) {
       const res = await login(t, u.username, 'wrong', { forwardedFor: `198.18.0.${i}` });
       expect(res.statusCode).toBe(401);

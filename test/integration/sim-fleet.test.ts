@@ -52,9 +52,10 @@ describe('runFleet', () => {
     const atOnce = machines.filter((_, i) => firstReport[i]! - start < 1000).map((m) => m.identity.deviceId);
     expect(atOnce.length).toBeGreaterThan(0);
     await fleet.ready;
-    await waitFor(() => atOnce.every((id) => heard().has(id)), 5000, 'first reports on connect');
+    // Seconds on a machine busy with other test files.
+    await waitFor(() => atOnce.every((id) => heard().has(id)), 15_000, 'first reports on connect');
     const lastFirst = Math.max(...firstReport) - start;
-    await waitFor(() => heard().size === 20, 5000 + lastFirst / speed, 'first reports after a gap');
+    await waitFor(() => heard().size === 20, 15_000 + lastFirst / speed, 'first reports after a gap');
     await waitFor(
       () => [...heard().values()].every((r) => r.length >= 3),
       20_000,
@@ -75,7 +76,10 @@ describe('runFleet', () => {
     const online = platform.heard.filter((h) => h.topic.endsWith('/status') && h.payload === 'online');
     expect(new Set(online.map((h) => h.topic)).size).toBe(20);
     const stats = fleet.stats();
-    expect(stats).toMatchObject({ devices: 20, connected: 20, started: 20 });
+    expect(stats).toMatchObject({ devices: 20, started: 20 });
+    // A box is off the broker only while the model has it in a coverage gap (at 1800x real time,
+    // the longer the test runs, the more gaps begin), never for another reason.
+    expect(stats.connected).toBeGreaterThanOrEqual(20 - stats.simulatedDrops);
     expect(stats.reports).toBeGreaterThanOrEqual(60);
     expect(stats.simTime).toBeGreaterThan(start);
 

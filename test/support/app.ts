@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { type AppOptions, buildApp } from '../../api/app.ts';
+import type { ScryptCost } from '../../api/auth/password.ts';
 import { type Auth, createAuth } from '../../api/auth/service.ts';
 import type { LoginThrottleSettings } from '../../api/auth/throttle.ts';
 import { createTokens, type Tokens } from '../../api/auth/tokens.ts';
@@ -24,15 +25,19 @@ export interface TestApp {
 }
 
 export async function startTestApp(
-  options: Partial<AppOptions> & { ttlSeconds?: number; throttle?: LoginThrottleSettings } = {},
+  options: Partial<AppOptions> & {
+    ttlSeconds?: number;
+    throttle?: LoginThrottleSettings;
+    passwordCost?: ScryptCost;
+  } = {},
 ): Promise<TestApp> {
-  const { ttlSeconds, throttle, ...appOptions } = options;
+  const { ttlSeconds, throttle, passwordCost, ...appOptions } = options;
   const scratch = await scratchDatabase();
   const db = await scratch.open();
   try {
     const secret = randomBytes(32).toString('base64url');
     const tokens = createTokens({ secret, ttlSeconds: ttlSeconds ?? 3600 });
-    const auth = createAuth(db, tokens, { throttle });
+    const auth = createAuth(db, tokens, { throttle, passwordCost });
     const app = await buildApp({
       db,
       auth,

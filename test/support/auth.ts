@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { AuthUser } from '../../api/auth/access.ts';
+import type { ScryptCost } from '../../api/auth/password.ts';
 import { createUser } from '../../api/auth/users.ts';
 import type { Sql } from '../../db/client.ts';
 import type { Role } from '../../shared/roles.ts';
@@ -43,6 +44,12 @@ export async function loginAs(
 
 export const authHeader = (token: string) => ({ authorization: `Bearer ${token}` });
 
+/**
+ * A scrypt cost for tests that sign in hundreds of times and test something else than the hash
+ * (the throttle): about a hundredth of PASSWORD_COST's work. Never for a real password.
+ */
+export const CHEAP_PASSWORD_COST: ScryptCost = { N: 2 ** 10, r: 8, p: 1 };
+
 export interface TestUser {
   user: AuthUser;
   username: string;
@@ -53,17 +60,22 @@ export interface TestUser {
 export async function createTestUser(
   db: Sql,
   roles: Role | Role[],
-  { username, password }: { username?: string; password?: string } = {},
+  { username, password, cost }: { username?: string; password?: string; cost?: ScryptCost } = {},
 ): Promise<TestUser> {
   const list = Array.isArray(roles) ? roles : [roles];
   const name = username ?? `${list[0]}-${randomBytes(4).toString('hex')}`.replace(/_/g, '-');
   const pass = password ?? randomBytes(9).toString('base64url');
-  const stored = await createUser(db, {
-    username: name,
-    name: `Test ${list.join(' + ')}`,
-    password: pass,
-    roles: list,
-  });
+  const stored = await createUser(
+    db,
+    {
+      username: name,
+      name: `Test ${list.join(' + ')}`,
+      password: pass,
+      roles: list,
+    },
+    'system',
+    cost,
+  );
   return {
     user: { id: stored.id, username: stored.username, name: stored.name, roles: stored.roles },
     username: stored.username,
