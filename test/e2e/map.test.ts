@@ -7,7 +7,6 @@
  * Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH). Without it the test is skipped with a
  * warning, unless REQUIRE_BROWSER=1, which makes a missing browser a failure (CI).
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -95,12 +94,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
   beforeAll(async () => {
     if (!HAVE_BROWSER) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
     if (!existsSync(join(ROOT, 'web/dist/index.html'))) {
-      execFileSync('npx', ['vite', 'build', '--config', 'web/vite.config.ts', '--logLevel', 'warn'], {
-        cwd: ROOT,
-        stdio: 'inherit',
-        // vitest sets NODE_ENV=test, which would give a development build of React.
-        env: { ...process.env, NODE_ENV: 'production' },
-      });
+      throw new Error('no web/dist: the e2e project builds it once per run (test/e2e/build-web.ts)');
     }
     // Simulated boxes can start in a coverage gap and report hours later (SIM-000006 does on
     // mornings in Shanghai), or report without a fix while the GPS is lost, which puts nothing on

@@ -225,7 +225,7 @@ describe(`npm run audit:verify (${engineName})`, { timeout: 240_000 }, () => {
   let db: Database;
   const openIt = () => scratch.open();
   const cli = (...args: string[]) =>
-    run('npx', ['tsx', 'api/audit/cli.ts', ...args], {
+    run(process.execPath, ['--import', 'tsx', 'api/audit/cli.ts', ...args], {
       env: { ...process.env, DATABASE_URL: scratch.url ?? '', DATA_DIR: dataDir ?? '' },
     }).then(
       (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),

@@ -17,7 +17,7 @@ describe.skipIf(!realDatabase)('npm run users (postgres)', () => {
   let scratch: ScratchDatabase;
   let db: Database;
   const users = (...args: string[]) =>
-    run('npx', ['tsx', 'api/auth/cli.ts', ...args], {
+    run(process.execPath, ['--import', 'tsx', 'api/auth/cli.ts', ...args], {
       env: { ...process.env, DATABASE_URL: scratch.url },
     }).then(
       (r) => ({ code: 0, ...r }),
