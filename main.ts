@@ -52,6 +52,11 @@ export interface Platform {
   exampleDevice: { deviceId: string; token: string } | null;
   /** Usernames of the demo sign-ins (password "demo"); empty when DATABASE_URL is set. */
   demoUsers: string[];
+  /**
+   * Runs one full pass of the command dispatcher and resolves when it is done (null without the
+   * api): a test that expects nothing to happen waits for this instead of for the next tick.
+   */
+  dispatchPass: (() => Promise<void>) | null;
   stop(): Promise<void>;
 }
 
@@ -161,6 +166,7 @@ export async function startPlatform(
     }
 
     let url: string | null = null;
+    let dispatchPass: Platform['dispatchPass'] = null;
     if (has('api')) {
       const apiMqtt = await connectService(mqttUrl, service, `api-${hostname()}-${process.pid}`);
       stops.push(() => apiMqtt.endAsync());
@@ -206,6 +212,7 @@ export async function startPlatform(
         now,
       });
       stops.push(() => dispatcher.stop());
+      dispatchPass = () => dispatcher.pass();
       const app = await buildApp({
         commands: { feed, profile: policy, dispatcher },
         onStageChanges: announceStages,
@@ -280,7 +287,7 @@ export async function startPlatform(
       exampleDevice = fleet.example;
     }
 
-    return { config, url, mqttUrl, db, logger, exampleDevice, demoUsers, stop: stopAll };
+    return { config, url, mqttUrl, db, logger, exampleDevice, demoUsers, dispatchPass, stop: stopAll };
   } catch (e) {
     await stopAll();
     throw e;

@@ -120,7 +120,7 @@ describe(`command lifetime on ${engineName}`, () => {
       reason: 'emergency: hospital run',
     });
     expect(rel.body).toMatchObject({ state: 'REQUESTED', emergency: true });
-    await new Promise((r) => setTimeout(r, 2500));
+    await platform.current.dispatchPass!();
     expect(await state(rel.body.id)).toBe('REQUESTED'); // held for the second person
     expect((await api('risk1', 'POST', `/api/commands/${rel.body.id}/approve`, {})).status).toBe(403);
     await api('risk2', 'POST', `/api/commands/${rel.body.id}/approve`, { note: 'seen the hospital note' });

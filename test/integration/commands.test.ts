@@ -29,9 +29,24 @@ describe(`remote disable on ${engineName}`, () => {
     return { contractId: box.contractId, box };
   };
 
-  const report = (box: DeskBox, machine: { ign: boolean; spd: number }) =>
+  const report = (box: DeskBox, machine: { ign: boolean; spd: number }) => {
+    const ts = Date.now();
     box.device.publishTelemetry(
-      box.firmware.report({ v: 1, ts: Date.now(), lat: 34.2, lon: 117.2, fix: true, ...machine }),
+      box.firmware.report({ v: 1, ts, lat: 34.2, lon: 117.2, fix: true, ...machine }),
+    );
+    return ts;
+  };
+  /** Waits until the platform has stored the report made at `ts` (or a later one). */
+  const reportStored = (box: DeskBox, ts: number) =>
+    waitFor(
+      async () =>
+        (
+          await platform.db.query('select 1 from latest_position where device_id = $1 and ts >= $2', [
+            box.deviceId,
+            new Date(ts).toISOString(),
+          ])
+        ).rows.length > 0,
+      { what: 'the report stored' },
     );
 
   beforeAll(async () => {
@@ -105,8 +120,9 @@ describe(`remote disable on ${engineName}`, () => {
     });
     expect(box.firmware.immobilizer.state).toEqual({ armed: true, engaged: false });
 
-    report(box, { ign: true, spd: 0 }); // still working: the engine is never stopped
-    await new Promise((r) => setTimeout(r, 2500));
+    const working = report(box, { ign: true, spd: 0 }); // still working: the engine is never stopped
+    await reportStored(box, working);
+    await platform.current.dispatchPass!();
     expect((await api('agent', 'GET', `/api/commands/${id}`)).body.state).toBe('ACKED');
 
     report(box, { ign: false, spd: 0 }); // the operator switches off: the interrupt engages
@@ -182,7 +198,7 @@ describe(`remote disable on ${engineName}`, () => {
     expect(refused.body.evaluation.missing.join(' ')).toMatch(/GPS-stop warning through 2 channels/);
     const approved = await api('risk2', 'POST', `/api/commands/${refused.body.id}/approve`, {});
     expect(approved.body.state).toBe('APPROVED'); // approved, but held back: nothing goes out
-    await new Promise((r) => setTimeout(r, 2500));
+    await platform.current.dispatchPass!();
     expect((await api('agent', 'GET', `/api/commands/${refused.body.id}`)).body).toMatchObject({
       state: 'APPROVED',
       attempts: 0,
