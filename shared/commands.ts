@@ -178,11 +178,18 @@ export type RefusalReason =
   | 'superseded'
   | 'unsupported';
 
-/** The state an ack moves a command to, or null when it changes nothing (a repeat, a late ack). */
-export function stateAfterAck(state: CommandState, ack: CommandAck): CommandState | null {
+/** Commands that move the relay: done only when telemetry shows it (executedByTelemetry). */
+const RELAY_COMMANDS: ReadonlySet<CommandType> = new Set(['immobilize', 'release']);
+
+/**
+ * The state an ack moves a command to, or null when it changes nothing (a repeat, a late ack). The
+ * box's word is not enough for a relay command: even a `done` leaves it ACKED until telemetry
+ * shows the relay as wanted.
+ */
+export function stateAfterAck(state: CommandState, ack: CommandAck, type: CommandType): CommandState | null {
   if (state !== 'SENT' && state !== 'QUEUED') return null;
   if (ack.status === 'refused') return 'FAILED';
-  return ack.status === 'done' ? 'EXECUTED' : 'ACKED';
+  return ack.status === 'done' && !RELAY_COMMANDS.has(type) ? 'EXECUTED' : 'ACKED';
 }
 
 /** Below this speed (km/h), with the ignition off, a machine counts as standing still. */
@@ -191,8 +198,8 @@ export const STATIONARY_KMH = 1;
 /**
  * A relay command is done only when the machine itself shows it in telemetry reported after the
  * command was accepted: for an immobilize, the relay engaged on a machine standing still with the
- * ignition off (a machine seen moving — towed, or on a trailer — confirms nothing yet); for a
- * release, the relay open.
+ * ignition off, both reported (a machine seen moving — towed, or on a trailer — or a report without
+ * ignition or speed confirms nothing yet); for a release, the relay open.
  */
 export function executedByTelemetry(
   type: CommandType,
@@ -200,7 +207,9 @@ export function executedByTelemetry(
   sample: { rly: boolean | null; ign: boolean | null; spd: number | null },
 ): boolean {
   if (state !== 'ACKED' || sample.rly === null) return false;
-  if (type === 'immobilize') return sample.rly && sample.ign !== true && (sample.spd ?? 0) < STATIONARY_KMH;
+  // An unknown ignition or speed is never "off": it confirms nothing.
+  if (type === 'immobilize')
+    return sample.rly && sample.ign === false && sample.spd !== null && sample.spd < STATIONARY_KMH;
   if (type === 'release') return !sample.rly;
   return false;
 }

@@ -10,11 +10,12 @@ import type { CommandAck as ProtocolAck } from '../shared/commands.ts';
 import { commandKeyFor } from '../shared/credentials.ts';
 import type { Telemetry } from '../shared/protocol.ts';
 import type { CommandAck, DeviceCommand } from './device.ts';
-import { Immobilizer } from './immobilizer.ts';
+import { Immobilizer, type MachineReading } from './immobilizer.ts';
 
 export class BoxFirmware {
   readonly immobilizer: Immobilizer;
-  private last: { ign: boolean; spd: number } = { ign: false, spd: 0 };
+  /** The last reading; unknown until the first report. */
+  private last: MachineReading = { ign: null, spd: null };
   private held: { lat: number; lon: number; hrs: number | undefined } | null = null;
 
   constructor(deviceId: string, token: string) {
@@ -38,14 +39,15 @@ export class BoxFirmware {
 
   /** Passes one report through the interrupt; returns what the box actually reports. */
   report(t: Telemetry): Telemetry {
-    const planned = { ign: t.ign ?? false, spd: t.spd ?? 0 };
+    // A report without ignition or speed is a box that does not know them: never read as "off".
+    const planned: MachineReading = { ign: t.ign ?? null, spd: t.spd ?? null };
     const mayRun = this.immobilizer.observe(planned, t.ts);
     if (mayRun) {
       this.held = null;
       this.last = planned;
       return { ...t, rly: false };
     }
-    const onTrailer = !planned.ign && planned.spd >= 1;
+    const onTrailer = planned.ign !== true && (planned.spd ?? 0) >= 1;
     if (!this.held || onTrailer) this.held = { lat: t.lat, lon: t.lon, hrs: t.hrs };
     const out: Telemetry = onTrailer
       ? { ...t, ign: false, rly: true }

@@ -19,11 +19,25 @@ const MAX_CLOCK_AHEAD_MS = 5 * 60_000;
 
 export { STATIONARY_KMH };
 
+/** The machine stands with the ignition off, as read; false when either is unknown. */
+export const standsWithIgnitionOff = (m: MachineReading): boolean =>
+  m.ign === false && m.spd !== null && m.spd < STATIONARY_KMH;
+
 export interface RelayState {
   /** An immobilize was accepted and not released. */
   armed: boolean;
   /** The starter is actually cut (reported as `rly: true`). */
   engaged: boolean;
+}
+
+/**
+ * What the box reads of the machine: the ignition line and the speed, each null when the box does
+ * not know it (no ACC wire, no fix). Unknown is never "off": the interrupt engages only on a
+ * reading that shows the machine standing with the ignition off.
+ */
+export interface MachineReading {
+  ign: boolean | null;
+  spd: number | null;
 }
 
 export interface FirmwareEvent {
@@ -50,7 +64,7 @@ export class Immobilizer {
   }
 
   /** Handles one message from the commands topic; always returns the ack to send. */
-  receive(message: unknown, now: number, machine: { ign: boolean; spd: number }): CommandAck {
+  receive(message: unknown, now: number, machine: MachineReading): CommandAck {
     const c = message as Partial<SignedCommand> | null;
     const id = typeof c?.id === 'string' ? c.id : '';
     const known = this.answers.get(id);
@@ -100,7 +114,7 @@ export class Immobilizer {
     return ack;
   }
 
-  private apply(c: SignedCommand, now: number, machine: { ign: boolean; spd: number }): CommandAck {
+  private apply(c: SignedCommand, now: number, machine: MachineReading): CommandAck {
     switch (c.type) {
       case 'immobilize':
         this.relay.armed = true;
@@ -123,10 +137,11 @@ export class Immobilizer {
 
   /**
    * Called with every telemetry sample: an armed interrupt engages once the machine is stationary
-   * with the ignition off. Returns whether the ignition may be on (false once engaged).
+   * with the ignition off, as read, never on a reading that lacks either. Returns whether the
+   * ignition may be on (false once engaged).
    */
-  observe(machine: { ign: boolean; spd: number }, now: number): boolean {
-    if (this.relay.armed && !this.relay.engaged && !machine.ign && machine.spd < STATIONARY_KMH) {
+  observe(machine: MachineReading, now: number): boolean {
+    if (this.relay.armed && !this.relay.engaged && standsWithIgnitionOff(machine)) {
       this.relay.engaged = true;
       this.events.push({ kind: 'engaged', at: now });
     }

@@ -94,7 +94,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       const c = await findCommand(tx, ack.id, true);
       // An ack for another device's command, or for nothing we sent, changes nothing.
       if (!c || c.deviceId !== deviceId) return;
-      const to = stateAfterAck(c.state, ack);
+      const to = stateAfterAck(c.state, ack, c.type);
       if (!to) return;
       if (ack.reason) await tx.query('update command set ack_reason = $2 where id = $1', [c.id, ack.reason]);
       const reason =

@@ -12,7 +12,9 @@
  *     holding at that moment (checked against the world, not against the policy's own answer);
  *  3. a cured account's machine is released within 5 minutes of the device being reachable;
  *  4. every EXECUTED command has a complete, valid chain of transitions;
- *  5. forged, altered, expired and foreign messages are refused and change nothing on the machine.
+ *  5. forged, altered, expired and foreign messages are refused and change nothing on the machine;
+ *  6. a box that cannot read the ignition or the speed (reports without them) never engages, and
+ *     such a report confirms nothing: unknown is never "off".
  */
 import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
@@ -32,7 +34,7 @@ import {
 } from '../../shared/commands.ts';
 import { type CommandType, evaluate, PROFILES } from '../../shared/policy.ts';
 import type { Role } from '../../shared/roles.ts';
-import { Immobilizer, STATIONARY_KMH } from '../../simulators/immobilizer.ts';
+import { Immobilizer, type MachineReading, STATIONARY_KMH } from '../../simulators/immobilizer.ts';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 10_000);
 const HOUR = 3_600_000;
@@ -58,6 +60,7 @@ type Event =
   | { e: 'reject'; by: string; which: number }
   | { e: 'machine'; mode: Mode }
   | { e: 'network'; online: boolean }
+  | { e: 'sensors'; known: boolean }
   | { e: 'duplicate'; which: number }
   | { e: 'forge'; which: number; how: 'sig' | 'alter' | 'expired' | 'device' | 'garbage' };
 
@@ -105,6 +108,7 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
       .map((mode) => ({ e: 'machine' as const, mode })),
   },
   { weight: 2, arbitrary: fc.boolean().map((online) => ({ e: 'network' as const, online })) },
+  { weight: 1, arbitrary: fc.boolean().map((known) => ({ e: 'sensors' as const, known })) },
   { weight: 1, arbitrary: fc.nat(3).map((which) => ({ e: 'duplicate' as const, which })) },
   {
     weight: 1,
@@ -154,6 +158,14 @@ class World {
   cureAt: number | null = null;
   nextId = 1;
   violations: string[] = [];
+
+  /** Whether the box reads the ignition and the speed; when not, its reports lack them. */
+  sensorsKnown = true;
+
+  /** What the box reads of the machine. */
+  reading(): MachineReading {
+    return this.sensorsKnown ? this.machine() : { ign: null, spd: null };
+  }
 
   machine(): { ign: boolean; spd: number } {
     const engaged = this.device.state.engaged;
@@ -270,25 +282,33 @@ class World {
     // The box: physics, the interrupt, telemetry.
     const wasEngaged = this.device.state.engaged;
     const m = this.machine();
-    this.device.observe(m, this.now);
+    const read = this.reading();
+    this.device.observe(read, this.now);
     if (!wasEngaged && this.device.state.engaged && (m.ign || m.spd >= STATIONARY_KMH)) {
       this.violations.push(`interrupt engaged while ign=${m.ign} spd=${m.spd}`);
     }
+    if (!wasEngaged && this.device.state.engaged && (read.ign === null || read.spd === null)) {
+      this.violations.push('interrupt engaged on a reading without ignition or speed');
+    }
     if (this.online) {
       for (const message of this.inbox.splice(0))
-        this.outbox.push(this.device.receive(message, this.now, this.machine()));
+        this.outbox.push(this.device.receive(message, this.now, this.reading()));
       this.lastHeardAt = this.now;
-      const sample = { ...this.machine(), rly: this.device.state.engaged };
+      const sample = { ...this.reading(), rly: this.device.state.engaged };
       // The platform: acks, then telemetry evidence.
       for (const ack of this.outbox.splice(0)) {
         const c = this.commands.find((x) => x.id === ack.id);
-        const to = c ? stateAfterAck(c.state, ack) : null;
+        const to = c ? stateAfterAck(c.state, ack, c.type) : null;
         if (c && to) this.move(c, to);
       }
       for (const c of this.commands) {
         if (executedByTelemetry(c.type, c.state, sample)) {
-          if (c.type === 'immobilize' && (sample.ign || sample.spd >= STATIONARY_KMH)) {
-            this.violations.push(`${c.id} EXECUTED while ign=${sample.ign} spd=${sample.spd}`);
+          const truth = this.machine();
+          if (c.type === 'immobilize' && (truth.ign || truth.spd >= STATIONARY_KMH)) {
+            this.violations.push(`${c.id} EXECUTED while ign=${truth.ign} spd=${truth.spd}`);
+          }
+          if (c.type === 'immobilize' && (sample.ign === null || sample.spd === null)) {
+            this.violations.push(`${c.id} EXECUTED on a report without ignition or speed`);
           }
           this.move(c, 'EXECUTED');
         }
@@ -361,6 +381,9 @@ class World {
       }
       case 'machine':
         this.mode = ev.mode;
+        return;
+      case 'sensors':
+        this.sensorsKnown = ev.known;
         return;
       case 'network':
         if (ev.online && !this.online) {
