@@ -29,7 +29,6 @@ import { type Credentials, startEmbeddedBroker } from './broker/embedded.ts';
 import { passwordFileSync } from './broker/mosquitto-sync.ts';
 import { type Database, openDatabase } from './db/client.ts';
 import { migrate } from './db/migrate.ts';
-import { startDemoFleet } from './demo-fleet.ts';
 import { startOpsServer } from './ingest/http.ts';
 import { startIngest } from './ingest/worker.ts';
 import type { AlertView } from './shared/alerts.ts';
@@ -40,6 +39,7 @@ import {
   LIVE_STAGES_TOPIC,
   type StageChange,
 } from './shared/live.ts';
+import { startDemoFleet } from './simulators/demo-fleet.ts';
 
 export interface Platform {
   config: Config;

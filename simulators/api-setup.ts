@@ -1,6 +1,6 @@
 /**
  * Sets up a platform for a simulated fleet through its HTTP api, as the embedded demo does in
- * process (demo-fleet.ts): signs in, provisions every box with its machine (POST /api/devices),
+ * process (simulators/demo-fleet.ts): signs in, provisions every box with its machine (POST /api/devices),
  * then saves the demo contracts (POST /api/contracts, upsert by number, with their schedules and
  * payments in fen). Everything it sends is idempotent, so running it again with the same seed
  * refreshes the same devices and contracts. Speaks only the api's JSON: nothing here reaches into

@@ -5,13 +5,13 @@
  * so a second start on the same data finds the same fleet.
  */
 import type { Logger } from 'pino';
-import { saveContracts } from './api/contracts/repository.ts';
-import { provisionDevices } from './api/devices/registry.ts';
-import type { Database } from './db/client.ts';
-import { localDate } from './shared/calendar-date.ts';
-import { generateDemoContracts } from './simulators/demo-contracts.ts';
-import { createFleet } from './simulators/fleet.ts';
-import { runFleet } from './simulators/run-fleet.ts';
+import { saveContracts } from '../api/contracts/repository.ts';
+import { provisionDevices } from '../api/devices/registry.ts';
+import type { Database } from '../db/client.ts';
+import { localDate } from '../shared/calendar-date.ts';
+import { generateDemoContracts } from './demo-contracts.ts';
+import { createFleet } from './fleet.ts';
+import { runFleet } from './run-fleet.ts';
 
 export interface DemoFleetOptions {
   db: Database;
