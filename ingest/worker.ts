@@ -3,11 +3,12 @@
  * and acknowledges each QoS 1 message only after the batch holding it has committed — a crash
  * before the commit means the broker redelivers, and the unique key absorbs any duplicate.
  */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { createLocationRules } from '../alerts/evaluate.ts';
 import type { Database } from '../db/client.ts';
-import { DEFAULT_MAX_BATCH } from '../shared/config.ts';
+import { type Config, DEFAULT_MAX_BATCH } from '../shared/config.ts';
 import { LIVE_ALERTS_TOPIC, LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
 import { topics } from '../shared/protocol.ts';
 import { Batcher } from './batcher.ts';
@@ -32,6 +33,20 @@ export interface IngestOptions extends ClassifyOptions {
   now?: () => number;
   /** Prometheus registry for the ingest metrics (ingest/metrics.ts); none are kept without one. */
   metrics?: Registry | undefined;
+}
+
+/**
+ * The configured part of the options: the worker's fixed client id (per host unless configured), a
+ * shared subscription on a real broker (the embedded one has none), the limits.
+ */
+export function ingestSettings(config: Config, embeddedBroker: boolean) {
+  return {
+    clientId: config.INGEST_CLIENT_ID ?? `ingest-${embeddedBroker ? 'embedded' : hostname()}`,
+    shareGroup: embeddedBroker ? null : config.INGEST_SHARE_GROUP,
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
+    maxBatch: config.INGEST_MAX_BATCH,
+  } satisfies Partial<IngestOptions>;
 }
 
 export interface IngestWorker {

@@ -278,3 +278,19 @@ export function configProblems(c: Config): string[] {
 
 export const isEmbeddedBroker = (c: Config) => c.MQTT_URL === undefined;
 export const isEmbeddedDatabase = (c: Config) => c.DATABASE_URL === undefined;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** The environment with a caller's overrides on top, checked whole; throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Config> = {}): Config {
+  const parsed = parseConfig(env);
+  if (!parsed.ok) throw new ConfigError(parsed.errors);
+  const config: Config = { ...parsed.config, ...overrides };
+  const problems = configProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

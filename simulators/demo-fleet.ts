@@ -2,19 +2,24 @@
  * The embedded demo: a simulated fleet provisioned in the registry (devices, machines,
  * installations), a finance contract per machine whose stage comes from the overdue engine, and
  * the fleet running over real MQTT with each device's own credentials. Provisioning is idempotent,
- * so a second start on the same data finds the same fleet.
+ * so a second start on the same data finds the same fleet. How devices and contracts are saved is
+ * handed in (the composition root passes the api's registry and contract store), so the simulator
+ * knows nothing of the platform's code.
  */
 import type { Logger } from 'pino';
-import { saveContracts } from '../api/contracts/repository.ts';
-import { provisionDevices } from '../api/devices/registry.ts';
-import type { Database } from '../db/client.ts';
-import { localDate } from '../shared/calendar-date.ts';
-import { generateDemoContracts } from './demo-contracts.ts';
+import type { IsoDate } from '../shared/calendar-date.ts';
+import type { DemoContract } from './demo-contracts.ts';
 import { createFleet } from './fleet.ts';
+import { deviceProvision, fleetContracts, type SimDeviceProvision } from './provisioning.ts';
 import { runFleet } from './run-fleet.ts';
 
+/** A demo contract as a contract record: its guarantor as the list, its dealer without the city. */
+export type DemoContractRecord = Omit<DemoContract, 'dealer'> & {
+  guarantors: DemoContract['guarantor'][];
+  dealer: { id: string; name: string; province: string };
+};
+
 export interface DemoFleetOptions {
-  db: Database;
   mqttUrl: string;
   devices: number;
   seed: number;
@@ -22,6 +27,10 @@ export interface DemoFleetOptions {
   idPrefix?: string;
   logger: Logger;
   now?: number;
+  /** Registers the boxes with their machines (idempotent). */
+  provision(devices: SimDeviceProvision[]): Promise<unknown>;
+  /** Saves the contracts as of the given contract-local day (upsert by id). */
+  saveContracts(contracts: DemoContractRecord[], asOf: IsoDate): Promise<unknown>;
 }
 
 export interface DemoFleet {
@@ -39,26 +48,9 @@ export async function startDemoFleet(o: DemoFleetOptions): Promise<DemoFleet> {
     start: now,
     story: { departAt: now + 10 * 60_000 },
   });
-  await provisionDevices(
-    o.db,
-    machines.map(({ identity: m }) => ({
-      deviceId: m.deviceId,
-      token: m.token,
-      machine: { id: m.machineId, make: m.make, model: m.model, type: m.type, serial: m.pin, year: m.year },
-    })),
-  );
-  const asOf = localDate(now, 'Asia/Shanghai');
-  const contracts = generateDemoContracts(
-    machines.map(({ identity: m }) => ({
-      machineId: m.machineId,
-      deviceId: m.deviceId,
-      province: m.province,
-      city: m.city,
-    })),
-    { seed: o.seed, asOf },
-  );
-  await saveContracts(
-    o.db,
+  await o.provision(machines.map(deviceProvision));
+  const { asOf, contracts } = fleetContracts(machines, { seed: o.seed, now });
+  await o.saveContracts(
     contracts.map((c) => ({
       ...c,
       customer: c.customer,
@@ -66,7 +58,6 @@ export async function startDemoFleet(o: DemoFleetOptions): Promise<DemoFleet> {
       dealer: { id: c.dealer.id, name: c.dealer.name, province: c.dealer.province },
     })),
     asOf,
-    'demo',
   );
   const run = runFleet({ mqttUrl: o.mqttUrl, machines, speed: 1, startTime: now, logger: o.logger });
   const first = machines[0]?.identity;
@@ -74,4 +65,15 @@ export async function startDemoFleet(o: DemoFleetOptions): Promise<DemoFleet> {
     example: first ? { deviceId: first.deviceId, token: first.token } : null,
     stop: () => run.stop(),
   };
+}
+
+/** Banner lines showing how to publish as the example device by hand (docs/device-protocol.md). */
+export function tryByHand(example: { deviceId: string; token: string }, mqttUrl: string): string[] {
+  const { deviceId, token } = example;
+  const port = new URL(mqttUrl).port;
+  return [
+    '  Try a device by hand (docs/device-protocol.md):',
+    `    mosquitto_pub -p ${port} -i ${deviceId} -u ${deviceId} -P ${token} -q 1 \\`,
+    `      -t devices/${deviceId}/telemetry -m '{"v":1,"ts":'$(date +%s000)',"lat":31.23,"lon":121.47}'`,
+  ];
 }

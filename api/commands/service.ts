@@ -37,6 +37,12 @@ export function profileNamed(name: string): PolicyProfile {
   return p;
 }
 
+/** The configured profile, with its command lifetime replaced when COMMAND_TTL_SECONDS is set. */
+export function configuredProfile(name: string, commandTtlSeconds: number | undefined): PolicyProfile {
+  const named = profileNamed(name);
+  return commandTtlSeconds ? { ...named, commandTtlMinutes: commandTtlSeconds / 60 } : named;
+}
+
 const withProfile = (e: Evaluation, p: PolicyProfile) => ({ ...e, profile: p.id });
 
 export interface RequestInput {
