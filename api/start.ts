@@ -8,7 +8,6 @@ import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { startSilenceCheck } from '../alerts/silence.ts';
 import type { Database } from '../db/client.ts';
 import type { AlertView } from '../shared/alerts.ts';
 import type { Config } from '../shared/config.ts';
@@ -18,6 +17,7 @@ import {
   LIVE_STAGES_TOPIC,
   type StageChange,
 } from '../shared/live.ts';
+import { startSilenceCheck } from './alerts/silence.ts';
 import { buildApp } from './app.ts';
 import { appendAudit } from './audit/log.ts';
 import { DEMO_USERS, ensureDemoUsers } from './auth/demo-users.ts';
@@ -29,7 +29,7 @@ import { startDispatcher } from './commands/dispatcher.ts';
 import { commandFeed } from './commands/feed.ts';
 import { configuredProfile } from './commands/service.ts';
 import { startDailyRefresh } from './contracts/scheduler.ts';
-import { attachLive } from './live.ts';
+import { attachLive } from './map/live.ts';
 
 export interface ApiDeps {
   db: Database;

@@ -6,7 +6,6 @@
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createLocationRules } from '../alerts/evaluate.ts';
 import type { Database } from '../db/client.ts';
 import { type Config, DEFAULT_MAX_BATCH } from '../shared/config.ts';
 import { LIVE_ALERTS_TOPIC, LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
@@ -15,6 +14,7 @@ import { Batcher } from './batcher.ts';
 import { type ClassifyOptions, classify } from './classify.ts';
 import { startConsumer } from './consumer.ts';
 import { ingestMetrics } from './metrics.ts';
+import { createLocationRules } from './rules/evaluate.ts';
 import { type IngestBatch, rejectUnknownDevices, writeBatch } from './store.ts';
 
 export interface IngestOptions extends ClassifyOptions {
@@ -88,7 +88,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       const started = performance.now();
       // The registry check runs in the batch's transaction: its dead letters and the batch's rows
       // commit together or not at all.
-      // So do the alerts and geofence crossings the rows raise (alerts/evaluate.ts): none is lost
+      // So do the alerts and geofence crossings the rows raise (ingest/rules/evaluate.ts): none is lost
       // to a crash between commit and evaluation.
       const { advanced, rejects, rows, alerts } = await db.transaction(async (tx) => {
         const known = await rejectUnknownDevices(tx, merged);

@@ -14,7 +14,7 @@ import {
   PROFILES,
 } from '../../shared/policy.ts';
 import type { AuthUser } from '../auth/access.ts';
-import { HttpError, notFound } from '../errors.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import {
   type CommandRow,
   contractOfDevice,

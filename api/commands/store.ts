@@ -10,8 +10,8 @@ import { standingRecords } from '../../shared/collections.ts';
 import { type CommandState, canTransition } from '../../shared/commands.ts';
 import type { CommandType, Evaluation, PolicyContext, PolicyProfile } from '../../shared/policy.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
-import { loadAccountInputs } from '../contracts/repository.ts';
-import { HttpError } from '../errors.ts';
+import { loadAccountInputs } from '../contracts/store.ts';
+import { HttpError } from '../http/errors.ts';
 
 export interface CommandRow {
   id: string;

@@ -8,7 +8,7 @@ import { parse } from 'csv-parse/sync';
 import type { Database, Sql } from '../../db/client.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { parseYuan } from '../../shared/money.ts';
-import { HttpError } from '../errors.ts';
+import { HttpError } from '../http/errors.ts';
 import { type ContractInput, ContractInputSchema, PaymentSchema } from './schemas.ts';
 import { addPayments, upsertContract } from './service.ts';
 

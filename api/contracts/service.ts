@@ -9,9 +9,9 @@ import { addMonthsClamped, type IsoDate, localDate } from '../../shared/calendar
 import type { StageChange } from '../../shared/live.ts';
 import type { Payment } from '../../shared/overdue.ts';
 import { buildSchedule } from '../../shared/schedule.ts';
-import { HttpError, notFound } from '../errors.ts';
-import { type ContractRecord, insertPayments, refreshAccount, saveContract } from './repository.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import type { ActivityInput, ContractInput } from './schemas.ts';
+import { type ContractRecord, insertPayments, refreshAccount, saveContract } from './store.ts';
 
 export interface UpsertResult {
   id: string;

@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import mqtt, { type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type DeviceProvision, disableDevices, provisionDevices } from '../../api/devices/registry.ts';
+import { type DeviceProvision, disableDevices, provisionDevices } from '../../api/devices/store.ts';
 import { mosquittoPasswordMatches } from '../../broker/mosquitto-passwords.ts';
 import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';

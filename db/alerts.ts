@@ -1,6 +1,7 @@
 /** Alert rows as the api lists them and the live feed pushes them. */
-import type { Sql } from '../db/client.ts';
+
 import { ALERT_LABELS, type AlertKind, type AlertView } from '../shared/alerts.ts';
+import type { Sql } from './client.ts';
 
 export const ALERT_COLUMNS = `a.id::text, a.kind, a.device_id, a.machine_id, a.contract_id, a.status, a.raised_at,
   a.last_seen_at, a.cleared_at, a.occurrences, a.lat, a.lon, a.detail, a.acknowledged_at, a.acknowledged_by,

@@ -10,15 +10,10 @@ import type { Database } from '../../db/client.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { appendAudit } from '../audit/log.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
-import { getDeviceView } from '../devices/queries.ts';
-import {
-  disableDevices,
-  enableDevices,
-  InvalidProvisionError,
-  provisionDevices,
-} from '../devices/registry.ts';
-import { HttpError, notFound } from '../errors.ts';
-import { zodRoutes } from './zod-routes.ts';
+import { HttpError, notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import { getDeviceView } from './queries.ts';
+import { disableDevices, enableDevices, InvalidProvisionError, provisionDevices } from './store.ts';
 
 export interface DeviceRoutesOptions {
   db: Database;

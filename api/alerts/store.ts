@@ -1,6 +1,6 @@
 /** Alerts for the api: listing (globally, per contract, per device) and acknowledging. */
 import { z } from 'zod';
-import { ALERT_COLUMNS, type AlertRow, alertView } from '../../alerts/views.ts';
+import { ALERT_COLUMNS, type AlertRow, alertView } from '../../db/alerts.ts';
 import type { Sql } from '../../db/client.ts';
 import { ALERT_KINDS, type AlertView } from '../../shared/alerts.ts';
 

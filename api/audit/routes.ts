@@ -6,8 +6,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { Role } from '../../shared/roles.ts';
-import { listAudit, verifyAuditChain } from '../audit/log.ts';
-import { zodRoutes } from './zod-routes.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import { listAudit, verifyAuditChain } from './log.ts';
 
 export interface AuditRoutesOptions {
   db: Database;

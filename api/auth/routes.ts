@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ROLES, type Role } from '../../shared/roles.ts';
-import type { Auth } from '../auth/service.ts';
-import { LoginThrottledError } from '../auth/throttle.ts';
+import type { Auth } from './service.ts';
+import { LoginThrottledError } from './throttle.ts';
 
 const userSchema = {
   type: 'object',

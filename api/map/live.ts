@@ -7,8 +7,8 @@ import type { Server as HttpServer } from 'node:http';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { Server } from 'socket.io';
-import type { Sql } from '../db/client.ts';
-import type { AlertView } from '../shared/alerts.ts';
+import type { Sql } from '../../db/client.ts';
+import type { AlertView } from '../../shared/alerts.ts';
 import {
   type ClientToServerEvents,
   type CommandUpdate,
@@ -18,10 +18,10 @@ import {
   LIVE_STAGES_TOPIC,
   type ServerToClientEvents,
   type StageChange,
-} from '../shared/live.ts';
-import { ALL_ROLES, mayCall } from '../shared/roles.ts';
-import type { Authenticate } from './auth/access.ts';
-import { findMachines } from './map/repository.ts';
+} from '../../shared/live.ts';
+import { ALL_ROLES, mayCall } from '../../shared/roles.ts';
+import type { Authenticate } from '../auth/access.ts';
+import { findMachines } from './queries.ts';
 
 /** Who may watch live positions: the same roles as GET /api/map/machines. */
 const LIVE_ACCESS = ALL_ROLES;

@@ -7,8 +7,8 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
-import { notFound } from '../errors.ts';
-import { zodRoutes } from './zod-routes.ts';
+import { notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
 
 export interface MachineHistoryRoutesOptions {
   db: Database;

@@ -6,7 +6,9 @@
  * broker redelivers the unacknowledged batch and it is evaluated again. The cost is a few indexed
  * reads per batch (not per report) and writes only where something changed.
  */
-import type { Sql } from '../db/client.ts';
+
+import { alertsById } from '../../db/alerts.ts';
+import type { Sql } from '../../db/client.ts';
 import {
   type AlertKind,
   type AlertRules,
@@ -18,8 +20,8 @@ import {
   type RuleReport,
   type RuleState,
   transition,
-} from '../shared/alerts.ts';
-import { hasUsableFix, type Telemetry } from '../shared/protocol.ts';
+} from '../../shared/alerts.ts';
+import { hasUsableFix, type Telemetry } from '../../shared/protocol.ts';
 import { type Fence, GeofenceCache, type GeofenceIndex } from './geofence-index.ts';
 import {
   type GeofenceEvent,
@@ -31,8 +33,7 @@ import {
   writeAlerts,
   writePresence,
   writeStates,
-} from './rule-store.ts';
-import { alertsById } from './views.ts';
+} from './store.ts';
 
 export interface ReportRow {
   deviceId: string;
@@ -40,7 +41,7 @@ export interface ReportRow {
   report: Telemetry;
 }
 
-export type { GeofenceEvent } from './rule-store.ts';
+export type { GeofenceEvent } from './store.ts';
 
 export interface LocationOutcome {
   /** Alerts raised, reappearing or cleared by this batch (for the live feed). */

@@ -4,8 +4,8 @@
  * point-in-polygon test (turf) on the candidates. Rebuilt only when the table's revision moves.
  */
 import Flatbush from 'flatbush';
-import type { Sql } from '../db/client.ts';
-import { contains, type FenceGeometry, type LatLon } from '../shared/geo.ts';
+import type { Sql } from '../../db/client.ts';
+import { contains, type FenceGeometry, type LatLon } from '../../shared/geo.ts';
 
 export type FencePurpose = 'allowed_region' | 'job_site' | 'yard' | 'restricted';
 

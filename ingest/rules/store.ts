@@ -4,9 +4,9 @@
  * events out. Reads lock the rows they will update (for update), so two ingest workers handling
  * the same device serialise on it.
  */
-import type { Sql } from '../db/client.ts';
-import type { AlertKind, RuleState } from '../shared/alerts.ts';
-import type { LatLon } from '../shared/geo.ts';
+import type { Sql } from '../../db/client.ts';
+import type { AlertKind, RuleState } from '../../shared/alerts.ts';
+import type { LatLon } from '../../shared/geo.ts';
 import type { Fence } from './geofence-index.ts';
 
 export interface GeofenceEvent {

@@ -5,9 +5,9 @@
  * the partial unique index keeps one open alert per device, and ingest clears it on the next report.
  */
 import type { Logger } from 'pino';
-import type { Database } from '../db/client.ts';
-import { type AlertRules, type AlertView, DEFAULT_ALERT_RULES } from '../shared/alerts.ts';
-import { alertsById } from './views.ts';
+import { alertsById } from '../../db/alerts.ts';
+import type { Database } from '../../db/client.ts';
+import { type AlertRules, type AlertView, DEFAULT_ALERT_RULES } from '../../shared/alerts.ts';
 
 /** One pass: opens a silent alert for every device quiet for too long; returns the new alerts. */
 export async function raiseSilentAlerts(

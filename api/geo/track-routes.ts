@@ -12,10 +12,10 @@ import {
 } from '../../shared/geo-export.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
-import { HttpError, notFound } from '../errors.ts';
-import { deviceTrack } from '../geo/trails.ts';
-import { DatumSchema } from './machines.ts';
-import { zodRoutes } from './zod-routes.ts';
+import { HttpError, notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import { DatumSchema } from './machine-routes.ts';
+import { deviceTrack } from './queries.ts';
 
 export interface TrackRoutesOptions {
   db: Database;

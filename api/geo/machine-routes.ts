@@ -17,9 +17,9 @@ import {
 import { analyseTrail, type SitesAnswer } from '../../shared/geo-sites.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
-import { notFound } from '../errors.ts';
-import { machineTrail } from '../geo/trails.ts';
-import { zodRoutes } from './zod-routes.ts';
+import { notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import { machineTrail } from './queries.ts';
 
 export interface MachineRoutesOptions {
   db: Database;

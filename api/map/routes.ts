@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { BBox, Stage } from '../../shared/map.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
-import { findMachines } from '../map/repository.ts';
+import { findMachines } from './queries.ts';
 
 const QuerySchema = z.object({
   minStage: z.coerce.number().int().min(0).max(3).optional(),

@@ -8,8 +8,10 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
-import { importContracts, importPayments } from '../contracts/import.ts';
-import { getContractView, listAccounts, listActivities } from '../contracts/queries.ts';
+import { notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import { importContracts, importPayments } from './import.ts';
+import { getContractView, listAccounts, listActivities } from './queries.ts';
 import {
   AccountsPageSchema,
   AccountsQuerySchema,
@@ -21,10 +23,8 @@ import {
   IdParamsSchema,
   PaymentSchema,
   StageChangeSchema,
-} from '../contracts/schemas.ts';
-import { addPayments, recordActivity, upsertContract } from '../contracts/service.ts';
-import { notFound } from '../errors.ts';
-import { zodRoutes } from './zod-routes.ts';
+} from './schemas.ts';
+import { addPayments, recordActivity, upsertContract } from './service.ts';
 
 export interface ContractRoutesOptions {
   db: Database;

@@ -5,9 +5,9 @@ import type { Database } from '../../db/client.ts';
 import { bearingDeg, compassPoint, distanceM, LatSchema, LonSchema, toDisplay } from '../../shared/geo.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema } from '../contracts/schemas.ts';
-import { recoveryCandidates } from '../geo/trails.ts';
-import { DatumSchema } from './machines.ts';
-import { zodRoutes } from './zod-routes.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import { DatumSchema } from './machine-routes.ts';
+import { recoveryCandidates } from './queries.ts';
 
 export interface RecoveryRoutesOptions {
   db: Database;

@@ -4,7 +4,8 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
-import { HttpError, notFound } from '../errors.ts';
+import { HttpError, notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
 import {
   createGeofence,
   deleteGeofence,
@@ -16,8 +17,7 @@ import {
   getGeofence,
   listGeofences,
   updateGeofence,
-} from '../geo/geofences.ts';
-import { zodRoutes } from './zod-routes.ts';
+} from './store.ts';
 
 export interface GeofenceRoutesOptions {
   db: Database;

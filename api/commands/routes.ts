@@ -8,8 +8,11 @@ import type { Database, Sql } from '../../db/client.ts';
 import { COMMAND_STATES } from '../../shared/commands.ts';
 import { COMMAND_TYPES, evaluate, type PolicyProfile } from '../../shared/policy.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
-import type { Dispatcher } from '../commands/dispatcher.ts';
-import type { CommandFeed } from '../commands/feed.ts';
+import { ErrorSchema } from '../contracts/schemas.ts';
+import { notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import type { Dispatcher } from './dispatcher.ts';
+import type { CommandFeed } from './feed.ts';
 import {
   approveCommand,
   cancelCommand,
@@ -17,7 +20,7 @@ import {
   profileNamed,
   rejectCommand,
   requestCommand,
-} from '../commands/service.ts';
+} from './service.ts';
 import {
   approvalsOf,
   type CommandRow,
@@ -25,10 +28,7 @@ import {
   findCommands,
   policyContext,
   transitionsOf,
-} from '../commands/store.ts';
-import { ErrorSchema } from '../contracts/schemas.ts';
-import { notFound } from '../errors.ts';
-import { zodRoutes } from './zod-routes.ts';
+} from './store.ts';
 
 export interface CommandRoutesOptions {
   db: Database;

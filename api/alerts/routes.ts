@@ -1,6 +1,6 @@
 /**
  * Alerts over HTTP: the global list, a contract's alerts, acknowledging one. Raising and clearing
- * happen in ingest (alerts/evaluate.ts) and the silence check (alerts/silence.ts), never here.
+ * happen in ingest (ingest/rules/evaluate.ts) and the silence check (api/alerts/silence.ts), never here.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
@@ -8,7 +8,8 @@ import type { Database } from '../../db/client.ts';
 import type { AlertView } from '../../shared/alerts.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
-import { notFound } from '../errors.ts';
+import { notFound } from '../http/errors.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
 import {
   AcknowledgeSchema,
   AlertSchema,
@@ -16,8 +17,7 @@ import {
   acknowledgeAlert,
   contractExists,
   listAlerts,
-} from '../geo/alerts.ts';
-import { zodRoutes } from './zod-routes.ts';
+} from './store.ts';
 
 export interface AlertRoutesOptions {
   db: Database;
