@@ -7,8 +7,8 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { AlertView } from '../../shared/alerts.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
-import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { notFound } from '../http/errors.ts';
+import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import {
   AcknowledgeSchema,

@@ -9,6 +9,7 @@ import type { Database } from '../../db/client.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { notFound } from '../http/errors.ts';
+import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { importContracts, importPayments } from './import.ts';
 import { getContractView, listAccounts, listActivities } from './queries.ts';
@@ -19,8 +20,6 @@ import {
   ActivitySchema,
   ContractInputSchema,
   ContractViewSchema,
-  ErrorSchema,
-  IdParamsSchema,
   PaymentSchema,
   StageChangeSchema,
 } from './schemas.ts';

@@ -154,8 +154,6 @@ export const ActivityInputSchema = z
   });
 export type ActivityInput = z.infer<typeof ActivityInputSchema>;
 
-export const IdParamsSchema = z.object({ id: text(64) });
-
 export const AccountsQuerySchema = z.object({
   stage: z.coerce.number().int().min(0).max(3).optional(),
   minStage: z.coerce.number().int().min(0).max(3).optional(),
@@ -167,8 +165,6 @@ export const AccountsQuerySchema = z.object({
 export type AccountsQuery = z.infer<typeof AccountsQuerySchema>;
 
 // --- responses ----------------------------------------------------------------------------------
-
-export const ErrorSchema = z.object({ message: z.string(), errors: z.unknown().optional() });
 
 const StageSchema = z.number().int().min(0).max(3);
 

@@ -3,8 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
-import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { HttpError, notFound } from '../http/errors.ts';
+import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import {
   createGeofence,

@@ -6,9 +6,10 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
-import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { notFound } from '../http/errors.ts';
+import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
+import { machineDays, machineExists, machineHealth } from './queries.ts';
 
 export interface MachineHistoryRoutesOptions {
   db: Database;
@@ -77,53 +78,9 @@ export const machineHistoryRoutes: FastifyPluginAsync<MachineHistoryRoutesOption
       const at = now();
       const from = shanghaiDay(at - (request.query.days - 1) * DAY);
       const to = shanghaiDay(at);
-      const machine = await db.query('select 1 from machine where id = $1', [id]);
-      if (machine.rows.length === 0) throw notFound(`machine ${id}`);
-
-      const health = await db.query<{
-        device_id: string;
-        ts: Date;
-        received_at: Date;
-        online: boolean | null;
-        ign: boolean | null;
-        spd: number | null;
-        hrs: number | null;
-        pwr: number | null;
-        bat: number | null;
-        rssi: number | null;
-        rly: boolean | null;
-        alm: string[] | null;
-      }>(
-        `select lp.device_id, lp.ts, lp.received_at, ds.online, lp.ign, lp.spd, lp.hrs, lp.pwr, lp.bat,
-                lp.rssi, lp.rly, lp.alm
-         from installation i
-         join latest_position lp on lp.device_id = i.device_id
-         left join device_status ds on ds.device_id = i.device_id
-         where i.machine_id = $1 and i.removed_at is null
-         order by lp.ts desc limit 1`,
-        [id],
-      );
-      // A day counts for the machine while a device was installed on it that day.
-      const days = await db.query<{
-        day: string;
-        engine_hours: number | null;
-        distance_km: number;
-        reports: number;
-      }>(
-        `select to_char(d.day at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day,
-                sum(coalesce(d.engine_hours, 0))::float8 as engine_hours,
-                sum(d.distance_km)::float8 as distance_km,
-                sum(d.reports)::int as reports
-         from installation i
-         join telemetry_daily d on d.device_id = i.device_id
-         where i.machine_id = $1
-           and d.day >= ($2::date)::timestamp at time zone 'Asia/Shanghai'
-           and d.day + interval '1 day' > i.installed_at
-           and (i.removed_at is null or d.day < i.removed_at)
-         group by 1 order by 1`,
-        [id, from],
-      );
-      const h = health.rows[0];
+      if (!(await machineExists(db, id))) throw notFound(`machine ${id}`);
+      const h = await machineHealth(db, id);
+      const days = await machineDays(db, id, from);
       return {
         machineId: id,
         from,
@@ -144,7 +101,7 @@ export const machineHistoryRoutes: FastifyPluginAsync<MachineHistoryRoutesOption
               alarms: h.alm ?? [],
             }
           : null,
-        days: days.rows.map((r) => ({
+        days: days.map((r) => ({
           day: r.day,
           engineHours: Math.round(Number(r.engine_hours ?? 0) * 100) / 100,
           distanceKm: Math.round(Number(r.distance_km) * 10) / 10,

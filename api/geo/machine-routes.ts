@@ -16,8 +16,8 @@ import {
 } from '../../shared/geo-export.ts';
 import { analyseTrail, type SitesAnswer } from '../../shared/geo-sites.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
-import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { notFound } from '../http/errors.ts';
+import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { machineTrail } from './queries.ts';
 

@@ -1,4 +1,7 @@
-/** Reading trails: a machine's usable fixes across the devices installed on it, a device's track. */
+/**
+ * Reading positions for the location features: a machine's usable fixes across the devices installed
+ * on it, a device's track, recovery candidates, and a machine's box health and daily totals.
+ */
 import type { Sql } from '../../db/client.ts';
 import type { TrailFix } from '../../shared/geo-sites.ts';
 
@@ -104,4 +107,68 @@ export async function recoveryCandidates(db: Sql, minStage: number): Promise<Rec
     lon: r.lon,
     ts: new Date(r.ts).toISOString(),
   }));
+}
+
+export async function machineExists(db: Sql, id: string): Promise<boolean> {
+  const { rows } = await db.query('select 1 from machine where id = $1', [id]);
+  return rows.length > 0;
+}
+
+export interface MachineHealthRow {
+  device_id: string;
+  ts: Date;
+  received_at: Date;
+  online: boolean | null;
+  ign: boolean | null;
+  spd: number | null;
+  hrs: number | null;
+  pwr: number | null;
+  bat: number | null;
+  rssi: number | null;
+  rly: boolean | null;
+  alm: string[] | null;
+}
+
+/** The newest report of the devices installed on the machine now, with their broker status. */
+export async function machineHealth(db: Sql, machineId: string): Promise<MachineHealthRow | undefined> {
+  const { rows } = await db.query<MachineHealthRow>(
+    `select lp.device_id, lp.ts, lp.received_at, ds.online, lp.ign, lp.spd, lp.hrs, lp.pwr, lp.bat,
+            lp.rssi, lp.rly, lp.alm
+     from installation i
+     join latest_position lp on lp.device_id = i.device_id
+     left join device_status ds on ds.device_id = i.device_id
+     where i.machine_id = $1 and i.removed_at is null
+     order by lp.ts desc limit 1`,
+    [machineId],
+  );
+  return rows[0];
+}
+
+export interface MachineDayRow {
+  day: string;
+  engine_hours: number | null;
+  distance_km: number;
+  reports: number;
+}
+
+/**
+ * telemetry_daily summed over the devices on the machine, from the local day `from` on. A day counts
+ * for the machine while a device was installed on it that day.
+ */
+export async function machineDays(db: Sql, machineId: string, from: string): Promise<MachineDayRow[]> {
+  const { rows } = await db.query<MachineDayRow>(
+    `select to_char(d.day at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day,
+            sum(coalesce(d.engine_hours, 0))::float8 as engine_hours,
+            sum(d.distance_km)::float8 as distance_km,
+            sum(d.reports)::int as reports
+     from installation i
+     join telemetry_daily d on d.device_id = i.device_id
+     where i.machine_id = $1
+       and d.day >= ($2::date)::timestamp at time zone 'Asia/Shanghai'
+       and d.day + interval '1 day' > i.installed_at
+       and (i.removed_at is null or d.day < i.removed_at)
+     group by 1 order by 1`,
+    [machineId, from],
+  );
+  return rows;
 }

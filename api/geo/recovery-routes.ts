@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { bearingDeg, compassPoint, distanceM, LatSchema, LonSchema, toDisplay } from '../../shared/geo.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
-import { ErrorSchema } from '../contracts/schemas.ts';
+import { ErrorSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { DatumSchema } from './machine-routes.ts';
 import { recoveryCandidates } from './queries.ts';

@@ -11,8 +11,8 @@ import {
   trackGpx,
 } from '../../shared/geo-export.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
-import { ErrorSchema, IdParamsSchema } from '../contracts/schemas.ts';
 import { HttpError, notFound } from '../http/errors.ts';
+import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { DatumSchema } from './machine-routes.ts';
 import { deviceTrack } from './queries.ts';

@@ -1,3 +1,5 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+
 /** An error the caller can act on: its status (4xx) and message go back as they are. */
 export class HttpError extends Error {
   constructor(
@@ -9,3 +11,21 @@ export class HttpError extends Error {
 }
 
 export const notFound = (what: string) => new HttpError(404, `${what} not found`);
+
+/**
+ * The one error handler: 4xx messages pass through, validation errors list what was wrong, 5xx are
+ * generic to the caller and logged in full.
+ */
+export function errorHandler(
+  error: Error & { statusCode?: number; validation?: unknown },
+  request: FastifyRequest,
+  reply: FastifyReply,
+) {
+  const status = error.statusCode ?? 500;
+  if (error.validation) {
+    return reply.status(400).send({ message: error.message, errors: error.validation });
+  }
+  if (status < 500) return reply.status(status).send({ message: error.message });
+  request.log.error({ err: error }, 'request failed');
+  return reply.status(status).send({ message: 'internal error' });
+}
