@@ -6,13 +6,13 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import type { AlertView } from '../../shared/alerts.ts';
+import { AlertSchema } from '../../shared/api/alerts.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { notFound } from '../http/errors.ts';
 import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import {
   AcknowledgeSchema,
-  AlertSchema,
   AlertsQuerySchema,
   acknowledgeAlert,
   contractExists,

@@ -4,26 +4,6 @@ import { ALERT_COLUMNS, type AlertRow, alertView } from '../../db/alerts.ts';
 import type { Sql } from '../../db/client.ts';
 import { ALERT_KINDS, type AlertView } from '../../shared/alerts.ts';
 
-export const AlertSchema = z.object({
-  id: z.string(),
-  kind: z.enum(ALERT_KINDS),
-  label: z.string(),
-  deviceId: z.string(),
-  machineId: z.string().nullable(),
-  contractId: z.string().nullable(),
-  status: z.enum(['open', 'cleared']),
-  raisedAt: z.string(),
-  lastSeenAt: z.string(),
-  clearedAt: z.string().nullable(),
-  occurrences: z.number().int(),
-  lat: z.number().nullable(),
-  lon: z.number().nullable(),
-  detail: z.record(z.string(), z.unknown()),
-  acknowledgedAt: z.string().nullable(),
-  acknowledgedBy: z.string().nullable(),
-  acknowledgedNote: z.string().nullable(),
-});
-
 export const AcknowledgeSchema = z
   .object({ note: z.string().trim().max(500).optional().describe('what is being done about it') })
   .default({});

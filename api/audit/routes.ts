@@ -5,7 +5,9 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import { AuditPageSchema, AuditVerifySchema } from '../../shared/api/audit.ts';
 import type { Role } from '../../shared/roles.ts';
+import { ErrorSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { listAudit, verifyAuditChain } from './log.ts';
 
@@ -15,37 +17,7 @@ export interface AuditRoutesOptions {
 
 const READERS: Role[] = ['auditor', 'admin'];
 
-const ErrorSchema = z.object({ message: z.string(), errors: z.unknown().optional() });
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema };
-const Hash = z.string().regex(/^[0-9a-f]{64}$/);
-
-const VerifySchema = z.object({
-  ok: z.boolean().describe('true when every entry holds'),
-  count: z.number().int().describe('entries checked'),
-  firstBroken: z
-    .object({
-      seq: z.number().int(),
-      reason: z.enum(['hash mismatch', 'prev_hash mismatch', 'gap in seq']),
-    })
-    .nullable()
-    .describe('the first entry that does not hold'),
-  head: z
-    .object({ seq: z.number().int(), hash: Hash })
-    .nullable()
-    .describe('the last entry: keep it outside the database as an anchor'),
-});
-
-const EntrySchema = z.object({
-  seq: z.number().int(),
-  at: z.string().describe('ISO 8601, milliseconds, UTC'),
-  actor: z.string(),
-  action: z.string(),
-  subject: z.string(),
-  detail: z.record(z.string(), z.unknown()),
-  prevHash: Hash,
-  hash: Hash,
-});
-
 const ListQuerySchema = z.object({
   after: z.coerce.number().int().min(0).default(0).describe('entries with a greater seq'),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
@@ -61,7 +33,7 @@ export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (base, 
       schema: {
         tags: ['audit'],
         summary: 'Verify the audit hash chain from the first entry; names the first broken link',
-        response: { 200: VerifySchema, ...errors },
+        response: { 200: AuditVerifySchema, ...errors },
       },
     },
     async () => verifyAuditChain(db),
@@ -76,10 +48,7 @@ export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (base, 
         summary: 'Audit log entries after a seq, oldest first, with their hashes',
         querystring: ListQuerySchema,
         response: {
-          200: z.object({
-            entries: z.array(EntrySchema),
-            next: z.number().int().nullable().describe('pass as after for the next page; null at the end'),
-          }),
+          200: AuditPageSchema,
           ...errors,
         },
       },

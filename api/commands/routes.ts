@@ -5,6 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database, Sql } from '../../db/client.ts';
+import { CommandSummarySchema, CommandViewSchema } from '../../shared/api/commands.ts';
 import { COMMAND_STATES } from '../../shared/commands.ts';
 import { COMMAND_TYPES, evaluate, type PolicyProfile } from '../../shared/policy.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
@@ -48,44 +49,6 @@ const errors = {
   422: ErrorSchema,
 };
 
-const EvaluationSchema = z.object({
-  decision: z.enum(['allow', 'wait', 'deny']),
-  reasons: z.array(z.string()),
-  missing: z.array(z.string()),
-});
-const TransitionSchema = z.object({
-  from: z.string().nullable(),
-  to: z.string(),
-  at: z.string(),
-  actor: z.string(),
-  reason: z.string(),
-  policy: EvaluationSchema.extend({ profile: z.string() }).nullable(),
-});
-const CommandViewSchema = z.object({
-  id: z.string(),
-  deviceId: z.string(),
-  contractId: z.string().nullable(),
-  type: z.enum(COMMAND_TYPES),
-  state: z.enum(COMMAND_STATES),
-  reason: z.string(),
-  requestedBy: z.string(),
-  requestedAt: z.string(),
-  profile: z.string(),
-  emergency: z.boolean(),
-  expiresAt: z.string(),
-  attempts: z.number().int(),
-  lastSentAt: z.string().nullable(),
-  ackedAt: z.string().nullable(),
-  ackReason: z.string().nullable(),
-  executedAt: z.string().nullable(),
-  /** The policy's evaluation now (for a closed command: as it would be now). */
-  evaluation: EvaluationSchema,
-  approvals: z.array(
-    z.object({ by: z.string(), decision: z.enum(['approve', 'reject']), note: z.string(), at: z.string() }),
-  ),
-  transitions: z.array(TransitionSchema),
-});
-const CommandSummarySchema = CommandViewSchema.omit({ evaluation: true, approvals: true, transitions: true });
 const IdParams = z.object({ id: z.string().min(1).max(64) });
 const iso = (v: number | null) => (v === null ? null : new Date(v).toISOString());
 

@@ -6,10 +6,11 @@
  */
 import { parse } from 'csv-parse/sync';
 import type { Database, Sql } from '../../db/client.ts';
+import { PaymentSchema } from '../../shared/api/contracts.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { parseYuan } from '../../shared/money.ts';
 import { HttpError } from '../http/errors.ts';
-import { type ContractInput, ContractInputSchema, PaymentSchema } from './schemas.ts';
+import { type ContractInput, ContractInputSchema } from './schemas.ts';
 import { addPayments, upsertContract } from './service.ts';
 
 export const CONTRACT_COLUMNS = {

@@ -6,6 +6,13 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import {
+  AccountsPageSchema,
+  ActivitySchema,
+  ContractViewSchema,
+  PaymentSchema,
+  StageChangeSchema,
+} from '../../shared/api/contracts.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { notFound } from '../http/errors.ts';
@@ -13,16 +20,7 @@ import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { importContracts, importPayments } from './import.ts';
 import { getContractView, listAccounts, listActivities } from './queries.ts';
-import {
-  AccountsPageSchema,
-  AccountsQuerySchema,
-  ActivityInputSchema,
-  ActivitySchema,
-  ContractInputSchema,
-  ContractViewSchema,
-  PaymentSchema,
-  StageChangeSchema,
-} from './schemas.ts';
+import { AccountsQuerySchema, ActivityInputSchema, ContractInputSchema } from './schemas.ts';
 import { addPayments, recordActivity, upsertContract } from './service.ts';
 
 export interface ContractRoutesOptions {

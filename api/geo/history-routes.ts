@@ -5,6 +5,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import { HistorySchema } from '../../shared/api/location.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { notFound } from '../http/errors.ts';
 import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
@@ -18,38 +19,6 @@ export interface MachineHistoryRoutesOptions {
 
 const DAY = 86_400_000;
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
-
-const HealthSchema = z.object({
-  deviceId: z.string(),
-  lastFixAt: z.string().describe('device time of the newest usable fix'),
-  receivedAt: z.string(),
-  online: z.boolean().nullable().describe('the broker connection as last reported; null = never said'),
-  ign: z.boolean().nullable(),
-  spd: z.number().nullable(),
-  hrs: z.number().nullable(),
-  pwr: z.number().nullable().describe('supply voltage (V)'),
-  bat: z.number().nullable().describe('backup battery (V)'),
-  rssi: z.number().nullable().describe('signal (dBm)'),
-  rly: z.boolean().nullable(),
-  alarms: z.array(z.string()),
-});
-
-const HistorySchema = z.object({
-  machineId: z.string(),
-  from: z.string().describe('first local day asked for (Asia/Shanghai), YYYY-MM-DD'),
-  to: z.string().describe('last local day asked for, YYYY-MM-DD'),
-  health: HealthSchema.nullable().describe('the installed device with the newest fix; null = no fix yet'),
-  days: z
-    .array(
-      z.object({
-        day: z.string().describe('YYYY-MM-DD, Asia/Shanghai'),
-        engineHours: z.number(),
-        distanceKm: z.number(),
-        reports: z.number().int(),
-      }),
-    )
-    .describe('days with reports only, oldest first; a missing day had none'),
-});
 
 const shanghaiDay = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10);
 

@@ -6,6 +6,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import { SitesAnswerSchema } from '../../shared/api/location.ts';
 import { type DisplayDatum, toDisplay } from '../../shared/geo.ts';
 import {
   EXPORT_CONTENT_TYPES,
@@ -35,39 +36,6 @@ export const DatumSchema = z
   .describe(
     'coordinates of the answer: WGS-84 (GPS, storage) or GCJ-02 (Chinese map tiles, navigation apps)',
   );
-
-const SiteSchema = z.object({
-  lat: z.number(),
-  lon: z.number(),
-  rank: z.number().int(),
-  labels: z.array(z.enum(['night_parking', 'day_work_site', 'last_seen'])),
-  visits: z.number().int(),
-  dwellHours: z.number(),
-  hourProfile: z.array(z.number()).length(24),
-  firstVisit: z.string(),
-  lastVisit: z.string(),
-  confidence: z.number(),
-});
-const SitesAnswerSchema = z.object({
-  machineId: z.string(),
-  at: z.string(),
-  from: z.string(),
-  datum: z.enum(['wgs84', 'gcj02']),
-  sites: z.array(SiteSchema),
-  bestNow: z
-    .object({
-      lat: z.number(),
-      lon: z.number(),
-      reason: z.enum(['live', 'usual_site_for_this_hour', 'last_seen_away', 'last_seen']),
-      confidence: z.number(),
-      siteRank: z.number().int().nullable(),
-      note: z.string(),
-    })
-    .nullable(),
-  lastFix: z.object({ lat: z.number(), lon: z.number(), ts: z.string(), moving: z.boolean() }).nullable(),
-  heading: z.object({ bearingDeg: z.number(), speedKmh: z.number() }).nullable(),
-  dark: z.boolean(),
-});
 
 /** Every position of the answer in the display datum. */
 function inDatum(a: SitesAnswer, datum: DisplayDatum): SitesAnswer {

@@ -2,6 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import { NearestSchema } from '../../shared/api/location.ts';
 import { bearingDeg, compassPoint, distanceM, LatSchema, LonSchema, toDisplay } from '../../shared/geo.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { ErrorSchema } from '../http/schemas.ts';
@@ -14,20 +15,6 @@ export interface RecoveryRoutesOptions {
 }
 
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema };
-
-const NearestSchema = z.object({
-  machineId: z.string(),
-  deviceId: z.string(),
-  contractId: z.string(),
-  contractNumber: z.string(),
-  stage: z.number().int(),
-  lat: z.number(),
-  lon: z.number(),
-  lastFixAt: z.string(),
-  distanceM: z.number(),
-  bearingDeg: z.number(),
-  compass: z.string(),
-});
 
 export const recoveryRoutes: FastifyPluginAsync<RecoveryRoutesOptions> = async (base, options) => {
   const app = zodRoutes(base);

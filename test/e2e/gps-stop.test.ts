@@ -9,8 +9,9 @@
  * take that long; it picks the parked machine whose last report is oldest (the next one is nearest).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CommandView } from '../../shared/api/commands.ts';
+import type { ContractView } from '../../shared/api/contracts.ts';
 import type { MachineCollection, MachineFeature } from '../../shared/map.ts';
-import type { CommandView, ContractView } from '../../web/src/apiTypes.ts';
 import { waitFor } from '../support/wait.ts';
 import { type E2E, SKIP_BROWSER, startE2E } from './browser.ts';
 
