@@ -5,9 +5,8 @@
  * checks, and the Mosquitto hash a production broker's password file is rebuilt from
  * (broker/mosquitto-sync.ts).
  */
-import { mosquittoPasswordHash } from '../../broker/mosquitto-passwords.ts';
 import type { Database, Sql } from '../../db/client.ts';
-import { commandKeyFor, hashToken, tokenMatches } from '../../shared/credentials.ts';
+import { commandKeyFor, hashToken, mosquittoPasswordHash, tokenMatches } from '../../shared/credentials.ts';
 import { DeviceIdSchema } from '../../shared/protocol.ts';
 
 export interface MachineRecord {
