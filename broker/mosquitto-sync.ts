@@ -6,23 +6,14 @@
  */
 import type { Logger } from 'pino';
 import type { Sql } from '../db/client.ts';
-import { type PasswordEntry, renderPasswordFile, replaceFile } from './mosquitto-passwords.ts';
+import { deviceBrokerCredentials } from '../db/devices.ts';
+import { renderPasswordFile, replaceFile } from './mosquitto-passwords.ts';
 
 export interface PasswordFileSyncResult {
   path: string;
   devices: number;
   /** False when the file already held exactly these devices. */
   changed: boolean;
-}
-
-/** Enabled devices with a broker credential, as password file entries. */
-export async function deviceBrokerCredentials(db: Sql): Promise<PasswordEntry[]> {
-  const { rows } = await db.query<{ id: string; broker_password_hash: string }>(
-    `select id, broker_password_hash from device
-     where disabled_at is null and broker_password_hash is not null
-     order by id`,
-  );
-  return rows.map((r) => ({ username: r.id, hash: r.broker_password_hash }));
 }
 
 export async function syncPasswordFile(db: Sql, path: string): Promise<PasswordFileSyncResult> {

@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Database, Sql } from '../../db/client.ts';
+import { deviceCommandKey, lockDevice } from '../../db/devices.ts';
 import {
   type CommandAck,
   executedByTelemetry,
@@ -173,11 +174,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
           continue;
         }
         // send
-        const { rows: keys } = await tx.query<{ command_key: string | null }>(
-          'select command_key from device where id = $1',
-          [c.deviceId],
-        );
-        const key = keys[0]?.command_key;
+        const key = (await deviceCommandKey(tx, c.deviceId))?.commandKey;
         if (!key) {
           await moveCommand(
             tx,
@@ -260,7 +257,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     );
     for (const { device_id: deviceId } of rows) {
       await o.feed.run(async (tx, onTransition) => {
-        await tx.query('select id from device where id = $1 for update', [deviceId]);
+        await lockDevice(tx, deviceId);
         const history = await findCommands(tx, { deviceId, limit: 50 });
         const contractId = await contractOfDevice(tx, deviceId);
         const ctx = await policyContext(tx, { id: '', deviceId, contractId }, o.profile, now());

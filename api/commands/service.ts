@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/client.ts';
+import { deviceCommandKey } from '../../db/devices.ts';
 import { type CommandState, needsApproval, supersededByRelease } from '../../shared/commands.ts';
 import {
   type CommandType,
@@ -70,14 +71,10 @@ export async function requestCommand(
       ? new HttpError(422, `contract ${input.contractId} has no machine with a GPS device installed`)
       : new HttpError(400, 'give deviceId or contractId');
   }
-  const { rows: devices } = await tx.query<{ command_key: string | null; disabled_at: Date | null }>(
-    'select command_key, disabled_at from device where id = $1',
-    [deviceId],
-  );
-  const device = devices[0];
+  const device = await deviceCommandKey(tx, deviceId);
   if (!device) throw notFound(`device ${deviceId}`);
-  if (device.disabled_at) throw new HttpError(422, `device ${deviceId} is disabled`);
-  if (!device.command_key)
+  if (device.disabled) throw new HttpError(422, `device ${deviceId} is disabled`);
+  if (!device.commandKey)
     throw new HttpError(422, `device ${deviceId} has no command key: provision it again`);
   const contractId = input.contractId ?? (await contractOfDevice(tx, deviceId));
   if (

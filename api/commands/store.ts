@@ -4,6 +4,7 @@
  * the policy context of a command from the account, the collection records and the telemetry.
  */
 import type { Sql } from '../../db/client.ts';
+import { lastHeardAt } from '../../db/positions.ts';
 import { assessAccount } from '../../shared/account.ts';
 import { localDate } from '../../shared/calendar-date.ts';
 import { standingRecords } from '../../shared/collections.ts';
@@ -247,10 +248,6 @@ export async function policyContext(
   const approvals = (await approvalsOf(sql, c.id))
     .filter((x) => x.decision === 'approve')
     .map((x) => ({ by: x.by, roles: x.roles, at: x.at }));
-  const { rows: heard } = await sql.query<{ at: Date | null }>(
-    `select greatest((select received_at from latest_position where device_id = $1),
-                     (select changed_at from device_status where device_id = $1 and online)) as at`,
-    [c.deviceId],
-  );
-  return { now, profile, account, warnings, approvals, device: { lastHeardAt: ms(heard[0]?.at ?? null) } };
+  const heard = await lastHeardAt(sql, c.deviceId);
+  return { now, profile, account, warnings, approvals, device: { lastHeardAt: ms(heard) } };
 }

@@ -1,12 +1,13 @@
 /**
  * The device registry: provisioning (a device, its machine and the installation linking them),
- * disabling and enabling again, and the credential check the embedded broker asks on every
- * CONNECT. Each device keeps two one-way forms of its token: the SHA-256 the embedded broker
+ * disabling and enabling again. The credential check the embedded broker asks on every CONNECT is
+ * db/devices.ts's, which reads what is written here. Each device keeps two one-way forms of its token: the SHA-256 the embedded broker
  * checks, and the Mosquitto hash a production broker's password file is rebuilt from
  * (broker/mosquitto-sync.ts).
  */
 import type { Database, Sql } from '../../db/client.ts';
-import { commandKeyFor, hashToken, mosquittoPasswordHash, tokenMatches } from '../../shared/credentials.ts';
+import { credentialsChanged } from '../../db/devices.ts';
+import { commandKeyFor, hashToken, mosquittoPasswordHash } from '../../shared/credentials.ts';
 import { DeviceIdSchema } from '../../shared/protocol.ts';
 
 export interface MachineRecord {
@@ -22,26 +23,6 @@ export interface DeviceProvision {
   deviceId: string;
   token: string;
   machine: MachineRecord;
-}
-
-/** Called after a commit changed which device may log in with what, e.g. to rewrite a password file. */
-export type CredentialsListener = () => Promise<void>;
-
-// Per database, so that several platforms in one process (tests) each hear only their own registry.
-const listeners = new WeakMap<Database, Set<CredentialsListener>>();
-
-/** Registers a listener for credential changes in this database; returns its removal. */
-export function onCredentialsChanged(db: Database, listener: CredentialsListener): () => void {
-  const set = listeners.get(db) ?? new Set();
-  listeners.set(db, set);
-  set.add(listener);
-  return () => {
-    set.delete(listener);
-  };
-}
-
-async function credentialsChanged(db: Database): Promise<void> {
-  await Promise.all([...(listeners.get(db) ?? [])].map((listener) => listener()));
 }
 
 /** User names the broker keeps for the platform's own service accounts (deploy/mosquitto/acl). */
@@ -216,13 +197,4 @@ async function installIfAbsent(tx: Sql, items: DeviceProvision[]): Promise<void>
        and not exists (select 1 from installation i where i.machine_id = u.m and i.removed_at is null)`,
     [items.map((i) => i.deviceId), items.map((i) => i.machine.id)],
   );
-}
-
-/** True when the token is the device's current one and the device is not disabled. */
-export async function verifyDeviceToken(db: Sql, deviceId: string, token: string): Promise<boolean> {
-  const { rows } = await db.query<{ token_hash: string }>(
-    'select token_hash from device where id = $1 and disabled_at is null',
-    [deviceId],
-  );
-  return rows.length === 1 && tokenMatches(token, rows[0]!.token_hash);
 }

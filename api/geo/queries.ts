@@ -3,6 +3,7 @@
  * on it, a device's track, recovery candidates, and a machine's box health and daily totals.
  */
 import type { Sql } from '../../db/client.ts';
+import { deviceExists } from '../../db/devices.ts';
 import type { TrailFix } from '../../shared/geo-sites.ts';
 
 interface FixRow {
@@ -56,8 +57,7 @@ export async function deviceTrack(
   from: number,
   to: number,
 ): Promise<TrailFix[] | null> {
-  const { rows: found } = await db.query('select 1 from device where id = $1', [deviceId]);
-  if (found.length === 0) return null;
+  if (!(await deviceExists(db, deviceId))) return null;
   const { rows } = await db.query<FixRow>(
     `select t.ts, t.lat, t.lon, t.spd, t.ign from telemetry t
      where t.device_id = $1 and t.ts >= $2::timestamptz and t.ts <= $3::timestamptz and ${USABLE}
