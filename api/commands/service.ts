@@ -8,6 +8,13 @@ import type { Sql } from '../../db/client.ts';
 import { deviceCommandKey } from '../../db/devices.ts';
 import { type CommandState, needsApproval, supersededByRelease } from '../../shared/commands.ts';
 import {
+  ConflictError,
+  InvalidInputError,
+  NotAllowedError,
+  NotFoundError,
+  UnprocessableError,
+} from '../../shared/errors.ts';
+import {
   type CommandType,
   type Evaluation,
   evaluate,
@@ -15,7 +22,6 @@ import {
   PROFILES,
 } from '../../shared/policy.ts';
 import type { AuthUser } from '../auth/access.ts';
-import { HttpError, notFound } from '../http/errors.ts';
 import {
   type CommandRow,
   contractOfDevice,
@@ -68,22 +74,21 @@ export async function requestCommand(
   const deviceId = input.deviceId ?? (input.contractId ? await deviceOfContract(tx, input.contractId) : null);
   if (!deviceId) {
     throw input.contractId
-      ? new HttpError(422, `contract ${input.contractId} has no machine with a GPS device installed`)
-      : new HttpError(400, 'give deviceId or contractId');
+      ? new UnprocessableError(`contract ${input.contractId} has no machine with a GPS device installed`)
+      : new InvalidInputError('give deviceId or contractId');
   }
   const device = await deviceCommandKey(tx, deviceId);
-  if (!device) throw notFound(`device ${deviceId}`);
-  if (device.disabled) throw new HttpError(422, `device ${deviceId} is disabled`);
+  if (!device) throw new NotFoundError(`device ${deviceId}`);
+  if (device.disabled) throw new UnprocessableError(`device ${deviceId} is disabled`);
   if (!device.commandKey)
-    throw new HttpError(422, `device ${deviceId} has no command key: provision it again`);
+    throw new UnprocessableError(`device ${deviceId} has no command key: provision it again`);
   const contractId = input.contractId ?? (await contractOfDevice(tx, deviceId));
   if (
     input.contractId &&
     input.deviceId &&
     (await contractOfDevice(tx, input.deviceId)) !== input.contractId
   ) {
-    throw new HttpError(
-      422,
+    throw new UnprocessableError(
       `device ${input.deviceId} is not on the machine of contract ${input.contractId}`,
     );
   }
@@ -102,7 +107,7 @@ export async function requestCommand(
     });
     const open = live.find((c) => c.type === 'immobilize');
     if (open)
-      throw new HttpError(409, `device ${deviceId} already has immobilize ${open.id} in state ${open.state}`);
+      throw new ConflictError(`device ${deviceId} already has immobilize ${open.id} in state ${open.state}`);
   }
   await tx.query(
     `insert into command (id, device_id, contract_id, type, state, reason, requested_by, requested_at, profile,
@@ -181,7 +186,7 @@ export async function supersedeImmobilizes(
 
 async function openCommand(tx: Sql, id: string): Promise<CommandRow> {
   const c = await findCommand(tx, id, true);
-  if (!c) throw notFound(`command ${id}`);
+  if (!c) throw new NotFoundError(`command ${id}`);
   return c;
 }
 
@@ -195,11 +200,11 @@ export async function approveCommand(
 ): Promise<CommandRow> {
   const c = await openCommand(tx, id);
   if (c.state !== 'REQUESTED')
-    throw new HttpError(409, `command ${id} is ${c.state}: only a REQUESTED command can be approved`);
-  if (!needsApproval(c.type, c.emergency)) throw new HttpError(409, `a ${c.type} needs no approval`);
+    throw new ConflictError(`command ${id} is ${c.state}: only a REQUESTED command can be approved`);
+  if (!needsApproval(c.type, c.emergency)) throw new ConflictError(`a ${c.type} needs no approval`);
   if (c.requestedBy === user.username)
-    throw new HttpError(403, 'the requester cannot approve their own command');
-  if (!user.roles.includes('risk_manager')) throw new HttpError(403, 'only a risk manager can approve');
+    throw new NotAllowedError('the requester cannot approve their own command');
+  if (!user.roles.includes('risk_manager')) throw new NotAllowedError('only a risk manager can approve');
   await tx.query(
     `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'approve', $4, $5)`,
     [id, user.username, user.roles, note, new Date(now).toISOString()],
@@ -235,9 +240,9 @@ export async function rejectCommand(
 ): Promise<CommandRow> {
   const c = await openCommand(tx, id);
   if (c.state !== 'REQUESTED')
-    throw new HttpError(409, `command ${id} is ${c.state}: only a REQUESTED command can be rejected`);
+    throw new ConflictError(`command ${id} is ${c.state}: only a REQUESTED command can be rejected`);
   if (c.requestedBy === user.username)
-    throw new HttpError(403, 'the requester cancels, not rejects, their own command');
+    throw new NotAllowedError('the requester cancels, not rejects, their own command');
   await tx.query(
     `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'reject', $4, $5)`,
     [id, user.username, user.roles, note, new Date(now).toISOString()],
@@ -255,8 +260,7 @@ export async function cancelCommand(
 ): Promise<CommandRow> {
   const c = await openCommand(tx, id);
   if (c.state === 'SENT' || c.state === 'ACKED' || c.state === 'EXECUTED') {
-    throw new HttpError(
-      409,
+    throw new ConflictError(
       `command ${id} is ${c.state}: it may have reached the machine; request a release instead`,
     );
   }
@@ -271,7 +275,7 @@ export async function overrideDispute(
   now: number,
 ): Promise<void> {
   const { rows } = await tx.query('select 1 from contract where id = $1', [contractId]);
-  if (rows.length === 0) throw notFound(`contract ${contractId}`);
+  if (rows.length === 0) throw new NotFoundError(`contract ${contractId}`);
   await tx.query('insert into dispute_override (contract_id, by_user, reason, at) values ($1, $2, $3, $4)', [
     contractId,
     user.username,

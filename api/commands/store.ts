@@ -9,10 +9,10 @@ import { assessAccount } from '../../shared/account.ts';
 import { localDate } from '../../shared/calendar-date.ts';
 import { standingRecords } from '../../shared/collections.ts';
 import { type CommandState, canTransition } from '../../shared/commands.ts';
+import { ConflictError } from '../../shared/errors.ts';
 import type { CommandType, Evaluation, PolicyContext, PolicyProfile } from '../../shared/policy.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
 import { loadAccountInputs } from '../contracts/store.ts';
-import { HttpError } from '../http/errors.ts';
 
 export interface CommandRow {
   id: string;
@@ -169,7 +169,7 @@ export async function moveCommand(
 ): Promise<CommandRow> {
   if (c.state === to) return c;
   if (!canTransition(c.state, to))
-    throw new HttpError(409, `command ${c.id} is ${c.state}: it cannot become ${to}`);
+    throw new ConflictError(`command ${c.id} is ${c.state}: it cannot become ${to}`);
   const at = new Date(now).toISOString();
   const extra = to === 'EXECUTED' ? ', executed_at = $3' : to === 'ACKED' ? ', acked_at = $3' : '';
   await tx.query(`update command set state = $2, updated_at = $3 ${extra} where id = $1`, [c.id, to, at]);

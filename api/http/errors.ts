@@ -1,4 +1,11 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotAllowedError,
+  NotFoundError,
+  UnprocessableError,
+} from '../../shared/errors.ts';
 
 /** An error the caller can act on: its status (4xx) and message go back as they are. */
 export class HttpError extends Error {
@@ -21,11 +28,21 @@ export function errorHandler(
   request: FastifyRequest,
   reply: FastifyReply,
 ) {
-  const status = error.statusCode ?? 500;
+  const status = error.statusCode ?? domainStatus(error) ?? 500;
   if (error.validation) {
     return reply.status(400).send({ message: error.message, errors: error.validation });
   }
   if (status < 500) return reply.status(status).send({ message: error.message });
   request.log.error({ err: error }, 'request failed');
   return reply.status(status).send({ message: 'internal error' });
+}
+
+/** The status a domain error (shared/errors.ts) answers with; undefined for any other error. */
+export function domainStatus(error: Error): number | undefined {
+  if (error instanceof NotFoundError) return 404;
+  if (error instanceof ConflictError) return 409;
+  if (error instanceof UnprocessableError) return 422;
+  if (error instanceof InvalidInputError) return 400;
+  if (error instanceof NotAllowedError) return 403;
+  return undefined;
 }
