@@ -18,7 +18,7 @@ import { onCredentialsChanged, verifyDeviceToken } from './db/devices.ts';
 import { openMigratedDatabase } from './db/migrate.ts';
 import { opsHealth, startOpsServer } from './ingest/http.ts';
 import { ingestSettings, startIngest } from './ingest/worker.ts';
-import { type Config, ConfigError, loadConfig } from './shared/config.ts';
+import { type Config, ConfigError, loadConfig, type ProcessRole } from './shared/config.ts';
 import { startDemoFleet, tryByHand } from './simulators/demo-fleet.ts';
 
 export interface Platform {
@@ -40,7 +40,7 @@ const WEB_ROOT = fileURLToPath(new URL('./web/dist/', import.meta.url));
 export async function startPlatform(overrides: Partial<Config> = {}, env = process.env): Promise<Platform> {
   const config = loadConfig(env, overrides);
   const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
-  const has = (role: Config['ROLES'][number]) => config.ROLES.includes(role);
+  const has = (role: ProcessRole) => config.ROLES.includes(role);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
     for (const stop of stops.reverse())

@@ -6,8 +6,9 @@ import { z } from 'zod';
 import { PROFILES } from './policy.ts';
 import { DEVICE_ID_PREFIX } from './protocol.ts';
 
-export const ROLES = ['ingest', 'api', 'sim'] as const;
-export type Role = (typeof ROLES)[number];
+/** The roles a process can host (ROLES=…); not the users' roles, which are shared/roles.ts's. */
+export const PROCESS_ROLES = ['ingest', 'api', 'sim'] as const;
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
 
 /** Reports per ingest transaction at most, unless INGEST_MAX_BATCH says otherwise. */
 export const DEFAULT_MAX_BATCH = 2000;
@@ -90,18 +91,21 @@ const ConfigFields = z.object({
     .default('info'),
   ROLES: z
     .string()
-    .default(ROLES.join(','))
+    .default(PROCESS_ROLES.join(','))
     .transform((s, ctx) => {
       const roles = s
         .split(',')
         .map((r) => r.trim())
         .filter(Boolean);
-      const bad = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      const bad = roles.filter((r) => !(PROCESS_ROLES as readonly string[]).includes(r));
       if (bad.length > 0 || roles.length === 0) {
-        ctx.addIssue({ code: 'custom', message: `ROLES must be a comma list of ${ROLES.join(', ')}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `ROLES must be a comma list of ${PROCESS_ROLES.join(', ')}`,
+        });
         return z.NEVER;
       }
-      return [...new Set(roles)] as Role[];
+      return [...new Set(roles)] as ProcessRole[];
     }),
   /** Fixed per ingest worker so its persistent broker session survives restarts; default ingest-<host>. */
   INGEST_CLIENT_ID: z
