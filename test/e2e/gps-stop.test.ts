@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CommandView } from '../../shared/api/commands.ts';
 import type { ContractView } from '../../shared/api/contracts.ts';
 import type { MachineCollection, MachineFeature } from '../../shared/map.ts';
+import { type E2E, SKIP_BROWSER, startE2E } from '../support/browser.ts';
 import { waitFor } from '../support/wait.ts';
-import { type E2E, SKIP_BROWSER, startE2E } from './browser.ts';
 
 const SIM_DEVICES = 30;
 const HOUR = 3_600_000;

@@ -16,8 +16,8 @@ import type { ContractView } from '../../shared/api/contracts.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import { formatMoney, formatNumber } from '../../web/src/common/format.ts';
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
+import { type E2E, SKIP_BROWSER, startE2E } from '../support/browser.ts';
 import { waitFor } from '../support/wait.ts';
-import { type E2E, SKIP_BROWSER, startE2E } from './browser.ts';
 
 const SIM_DEVICES = 30;
 

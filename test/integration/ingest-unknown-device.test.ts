@@ -17,8 +17,8 @@ import { migrate } from '../../db/migrate.ts';
 import { startIngest } from '../../ingest/worker.ts';
 import { topics } from '../../shared/protocol.ts';
 import { engineName, realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
+import { startBroker } from '../support/sim-broker.ts';
 import { waitFor } from '../support/wait.ts';
-import { startBroker } from './sim-broker.ts';
 
 const tag = randomBytes(3).toString('hex');
 const known = `U${tag}-known`;

@@ -15,9 +15,9 @@ import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import { STORY_INDEX } from '../../simulators/fleet.ts';
 import { deviceIdFor, deviceTokenFor } from '../../simulators/identity.ts';
-import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
-import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
-import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
+import { authHeader, loginAs, TEST_JWT_SECRET } from './auth.ts';
+import { forgetDevices, forgetSessions, runUnique } from './broker-sessions.ts';
+import { realBroker, type ScratchDatabase, scratchDatabase } from './engines.ts';
 
 const DEMO_SEED = 42;
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
