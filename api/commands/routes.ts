@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Database, Sql } from '../../db/client.ts';
 import { CommandSummarySchema, CommandViewSchema } from '../../shared/api/commands.ts';
 import { COMMAND_STATES } from '../../shared/commands.ts';
-import { COMMAND_TYPES, evaluate, type PolicyProfile } from '../../shared/policy.ts';
+import { COMMAND_TYPES, type Evaluation, evaluate, type PolicyProfile } from '../../shared/policy.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { notFound } from '../http/errors.ts';
 import { ErrorSchema } from '../http/schemas.ts';
@@ -73,12 +73,17 @@ function summary(c: CommandRow) {
   };
 }
 
-async function view(sql: Sql, c: CommandRow, now: number) {
-  const p = profileNamed(c.profile);
-  const evaluation = evaluate(
-    { type: c.type, requestedBy: c.requestedBy },
-    await policyContext(sql, c, p, now),
-  );
+/**
+ * A command as the api shows it, with the policy's evaluation now. A request or an approval has just
+ * evaluated the policy in its transaction; its evaluation is passed in rather than loaded again.
+ */
+async function view(sql: Sql, c: CommandRow, now: number, evaluated?: Evaluation | null) {
+  const evaluation =
+    evaluated ??
+    evaluate(
+      { type: c.type, requestedBy: c.requestedBy },
+      await policyContext(sql, c, profileNamed(c.profile), now),
+    );
   const approvals = (await approvalsOf(sql, c.id)).map((a) => ({
     by: a.by,
     decision: a.decision,
@@ -92,10 +97,10 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
   const app = zodRoutes(base);
   const now = o.now ?? Date.now;
   const deps = () => ({ profile: o.profile });
-  const load = async (id: string) => {
+  const load = async (id: string, evaluated?: Evaluation | null) => {
     const c = await findCommand(o.db, id);
     if (!c) throw notFound(`command ${id}`);
-    return view(o.db, c, now());
+    return view(o.db, c, now(), evaluated);
   };
 
   app.post(
@@ -121,11 +126,11 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
       },
     },
     async (request, reply) => {
-      const { command } = await o.feed.run((tx, onTransition) =>
+      const { command, evaluation } = await o.feed.run((tx, onTransition) =>
         requestCommand(tx, request.body, request.user, now(), { ...deps(), onTransition }),
       );
       await o.dispatcher?.dispatchNow(command.id);
-      return reply.status(201).send(await load(command.id));
+      return reply.status(201).send(await load(command.id, evaluation));
     },
   );
 
@@ -149,11 +154,11 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
       },
       async (request) => {
         const text = (request.body as Record<string, string>)[field] ?? '';
-        const c = await o.feed.run((tx, onTransition) =>
+        const { command, evaluation } = await o.feed.run((tx, onTransition) =>
           act(tx, request.params.id, request.user, text, now(), { ...deps(), onTransition }),
         );
-        await o.dispatcher?.dispatchNow(c.id);
-        return load(c.id);
+        await o.dispatcher?.dispatchNow(command.id);
+        return load(command.id, evaluation);
       },
     );
   decide(

@@ -28,8 +28,10 @@ import {
   deviceOfContract,
   findCommand,
   findCommands,
+  insertCommand,
   moveCommand,
   policyContext,
+  recordDecision,
   type TransitionListener,
 } from './store.ts';
 
@@ -62,6 +64,12 @@ export interface RequestInput {
 export interface Requested {
   command: CommandRow;
   evaluation: Evaluation;
+}
+
+/** A decision's outcome, with the policy's evaluation when the decision asked for one. */
+export interface Decided {
+  command: CommandRow;
+  evaluation: Evaluation | null;
 }
 
 export async function requestCommand(
@@ -109,34 +117,21 @@ export async function requestCommand(
     if (open)
       throw new ConflictError(`device ${deviceId} already has immobilize ${open.id} in state ${open.state}`);
   }
-  await tx.query(
-    `insert into command (id, device_id, contract_id, type, state, reason, requested_by, requested_at, profile,
-                          emergency, expires_at)
-     values ($1, $2, $3, $4, 'REQUESTED', $5, $6, $7, $8, $9, $10)`,
-    [
-      draft.id,
+  let command = await insertCommand(
+    tx,
+    {
+      id: draft.id,
       deviceId,
       contractId,
-      input.type,
-      input.reason,
-      user.username,
-      new Date(now).toISOString(),
-      p.id,
+      type: input.type,
+      reason: input.reason,
+      requestedBy: user.username,
+      profile: p.id,
       emergency,
-      new Date(now + p.commandTtlMinutes * 60_000).toISOString(),
-    ],
-  );
-  let command = (await findCommand(tx, draft.id)) as CommandRow;
-  await tx.query(
-    `insert into command_transition (command_id, from_state, to_state, at, actor, reason, policy)
-     values ($1, null, 'REQUESTED', $2, $3, $4, $5)`,
-    [
-      command.id,
-      new Date(now).toISOString(),
-      user.username,
-      input.reason,
-      JSON.stringify(withProfile(evaluation, p)),
-    ],
+      expiresAt: now + p.commandTtlMinutes * 60_000,
+      policy: withProfile(evaluation, p),
+    },
+    now,
   );
   await deps.onTransition?.(tx, command, {
     from: null,
@@ -197,7 +192,7 @@ export async function approveCommand(
   note: string,
   now: number,
   deps: CommandDeps,
-): Promise<CommandRow> {
+): Promise<Decided> {
   const c = await openCommand(tx, id);
   if (c.state !== 'REQUESTED')
     throw new ConflictError(`command ${id} is ${c.state}: only a REQUESTED command can be approved`);
@@ -205,10 +200,7 @@ export async function approveCommand(
   if (c.requestedBy === user.username)
     throw new NotAllowedError('the requester cannot approve their own command');
   if (!user.roles.includes('risk_manager')) throw new NotAllowedError('only a risk manager can approve');
-  await tx.query(
-    `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'approve', $4, $5)`,
-    [id, user.username, user.roles, note, new Date(now).toISOString()],
-  );
+  await recordDecision(tx, id, user, 'approve', note, now);
   const p = profileNamed(c.profile);
   const evaluation = evaluate(
     { type: c.type, requestedBy: c.requestedBy },
@@ -227,7 +219,7 @@ export async function approveCommand(
   );
   if (moved.state === 'APPROVED' && moved.type === 'release')
     await supersedeImmobilizes(tx, moved.deviceId, moved, now, deps);
-  return moved;
+  return { command: moved, evaluation };
 }
 
 export async function rejectCommand(
@@ -237,17 +229,22 @@ export async function rejectCommand(
   note: string,
   now: number,
   deps: CommandDeps,
-): Promise<CommandRow> {
+): Promise<Decided> {
   const c = await openCommand(tx, id);
   if (c.state !== 'REQUESTED')
     throw new ConflictError(`command ${id} is ${c.state}: only a REQUESTED command can be rejected`);
   if (c.requestedBy === user.username)
     throw new NotAllowedError('the requester cancels, not rejects, their own command');
-  await tx.query(
-    `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'reject', $4, $5)`,
-    [id, user.username, user.roles, note, new Date(now).toISOString()],
+  await recordDecision(tx, id, user, 'reject', note, now);
+  const command = await moveCommand(
+    tx,
+    c,
+    'REJECTED',
+    { actor: user.username, reason: note },
+    now,
+    deps.onTransition,
   );
-  return moveCommand(tx, c, 'REJECTED', { actor: user.username, reason: note }, now, deps.onTransition);
+  return { command, evaluation: null };
 }
 
 export async function cancelCommand(
@@ -257,14 +254,22 @@ export async function cancelCommand(
   reason: string,
   now: number,
   deps: CommandDeps,
-): Promise<CommandRow> {
+): Promise<Decided> {
   const c = await openCommand(tx, id);
   if (c.state === 'SENT' || c.state === 'ACKED' || c.state === 'EXECUTED') {
     throw new ConflictError(
       `command ${id} is ${c.state}: it may have reached the machine; request a release instead`,
     );
   }
-  return moveCommand(tx, c, 'CANCELLED', { actor: user.username, reason }, now, deps.onTransition);
+  const command = await moveCommand(
+    tx,
+    c,
+    'CANCELLED',
+    { actor: user.username, reason },
+    now,
+    deps.onTransition,
+  );
+  return { command, evaluation: null };
 }
 
 export async function overrideDispute(
