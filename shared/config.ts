@@ -13,6 +13,13 @@ export type ProcessRole = (typeof PROCESS_ROLES)[number];
 /** Reports per ingest transaction at most, unless INGEST_MAX_BATCH says otherwise. */
 export const DEFAULT_MAX_BATCH = 2000;
 
+/**
+ * The platform's time zone: the local day of telemetry_daily (db/migrations/004 buckets days in it)
+ * and of a machine's history, and the default of a contract that names none. A contract's and a
+ * dealer's own time zone come from their data.
+ */
+export const PLATFORM_TIME_ZONE = 'Asia/Shanghai';
+
 const port = (name: string, fallback: number) =>
   z.coerce
     .number({ error: `${name} must be a port number` })

@@ -4,6 +4,7 @@
  * (demo-fleet.ts) and over HTTP by `npm run sim -- --api` (api-setup.ts) — so the two cannot drift.
  */
 import { type IsoDate, localDate } from '../shared/calendar-date.ts';
+import { PLATFORM_TIME_ZONE } from '../shared/config.ts';
 import { type DemoContract, generateDemoContracts } from './demo-contracts.ts';
 import type { SimMachine } from './fleet.ts';
 
@@ -27,7 +28,7 @@ export function fleetContracts(
   machines: readonly SimMachine[],
   options: { seed: number; now: number },
 ): { asOf: IsoDate; contracts: DemoContract[] } {
-  const asOf = localDate(options.now, 'Asia/Shanghai');
+  const asOf = localDate(options.now, PLATFORM_TIME_ZONE);
   const contracts = generateDemoContracts(
     machines.map(({ identity: m }) => ({
       machineId: m.machineId,

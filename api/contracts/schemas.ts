@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { AddressSchema, FenSchema, IsoDateSchema, PaymentSchema } from '../../shared/api/contracts.ts';
 import { ACTIVITY_KINDS, CHANNELS, DISPUTE_CATEGORIES } from '../../shared/collections.ts';
+import { PLATFORM_TIME_ZONE } from '../../shared/config.ts';
 
 const TimeZoneSchema = z.string().refine((tz) => {
   try {
@@ -13,7 +14,7 @@ const TimeZoneSchema = z.string().refine((tz) => {
   } catch {
     return false;
   }
-}, 'an IANA time zone such as Asia/Shanghai');
+}, `an IANA time zone such as ${PLATFORM_TIME_ZONE}`);
 const text = (max: number) => z.string().trim().min(1).max(max);
 
 export const InstalmentSchema = z.object({
@@ -45,7 +46,7 @@ export const ContractInputSchema = z
       .default(0)
       .describe('per day of the overdue amount; 5 = 0.05 %'),
     graceDays: z.number().int().min(0).max(366).default(0),
-    timezone: TimeZoneSchema.default('Asia/Shanghai'),
+    timezone: TimeZoneSchema.default(PLATFORM_TIME_ZONE),
     firstDueDate: IsoDateSchema.optional().describe('default: one month after startDate'),
     monthlyFee: FenSchema.default(0),
     customer: z.object({

@@ -6,6 +6,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { HistorySchema } from '../../shared/api/location.ts';
+import { localDate } from '../../shared/calendar-date.ts';
+import { PLATFORM_TIME_ZONE } from '../../shared/config.ts';
 import { ALL_ROLES } from '../../shared/roles.ts';
 import { notFound } from '../http/errors.ts';
 import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
@@ -20,7 +22,7 @@ export interface MachineHistoryRoutesOptions {
 const DAY = 86_400_000;
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema };
 
-const shanghaiDay = (ms: number) => new Date(ms + 8 * 3_600_000).toISOString().slice(0, 10);
+const localDay = (ms: number) => localDate(ms, PLATFORM_TIME_ZONE);
 
 export const machineHistoryRoutes: FastifyPluginAsync<MachineHistoryRoutesOptions> = async (
   base,
@@ -45,8 +47,8 @@ export const machineHistoryRoutes: FastifyPluginAsync<MachineHistoryRoutesOption
     async (request) => {
       const { id } = request.params;
       const at = now();
-      const from = shanghaiDay(at - (request.query.days - 1) * DAY);
-      const to = shanghaiDay(at);
+      const from = localDay(at - (request.query.days - 1) * DAY);
+      const to = localDay(at);
       if (!(await machineExists(db, id))) throw notFound(`machine ${id}`);
       const h = await machineHealth(db, id);
       const days = await machineDays(db, id, from);

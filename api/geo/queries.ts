@@ -4,6 +4,7 @@
  */
 import type { Sql } from '../../db/client.ts';
 import { deviceExists } from '../../db/devices.ts';
+import { PLATFORM_TIME_ZONE } from '../../shared/config.ts';
 import type { TrailFix } from '../../shared/geo-sites.ts';
 
 interface FixRow {
@@ -152,23 +153,24 @@ export interface MachineDayRow {
 }
 
 /**
- * telemetry_daily summed over the devices on the machine, from the local day `from` on. A day counts
+ * telemetry_daily summed over the devices on the machine, from the local day `from` on (days in
+ * the platform's time zone, as telemetry_daily buckets them). A day counts
  * for the machine while a device was installed on it that day.
  */
 export async function machineDays(db: Sql, machineId: string, from: string): Promise<MachineDayRow[]> {
   const { rows } = await db.query<MachineDayRow>(
-    `select to_char(d.day at time zone 'Asia/Shanghai', 'YYYY-MM-DD') as day,
+    `select to_char(d.day at time zone $3::text, 'YYYY-MM-DD') as day,
             sum(coalesce(d.engine_hours, 0))::float8 as engine_hours,
             sum(d.distance_km)::float8 as distance_km,
             sum(d.reports)::int as reports
      from installation i
      join telemetry_daily d on d.device_id = i.device_id
      where i.machine_id = $1
-       and d.day >= ($2::date)::timestamp at time zone 'Asia/Shanghai'
+       and d.day >= ($2::date)::timestamp at time zone $3::text
        and d.day + interval '1 day' > i.installed_at
        and (i.removed_at is null or d.day < i.removed_at)
      group by 1 order by 1`,
-    [machineId, from],
+    [machineId, from, PLATFORM_TIME_ZONE],
   );
   return rows;
 }

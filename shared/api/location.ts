@@ -3,6 +3,7 @@
  * machine's history. The api serialises and documents them, the web app's types are inferred.
  */
 import { z } from 'zod';
+import { PLATFORM_TIME_ZONE } from '../config.ts';
 
 export const SiteSchema = z.object({
   lat: z.number(),
@@ -68,13 +69,13 @@ export const HealthSchema = z.object({
 
 export const HistorySchema = z.object({
   machineId: z.string(),
-  from: z.string().describe('first local day asked for (Asia/Shanghai), YYYY-MM-DD'),
+  from: z.string().describe(`first local day asked for (${PLATFORM_TIME_ZONE}), YYYY-MM-DD`),
   to: z.string().describe('last local day asked for, YYYY-MM-DD'),
   health: HealthSchema.nullable().describe('the installed device with the newest fix; null = no fix yet'),
   days: z
     .array(
       z.object({
-        day: z.string().describe('YYYY-MM-DD, Asia/Shanghai'),
+        day: z.string().describe(`YYYY-MM-DD, ${PLATFORM_TIME_ZONE}`),
         engineHours: z.number(),
         distanceKm: z.number(),
         reports: z.number().int(),
