@@ -11,7 +11,10 @@ import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
-/** What each folder may import besides itself and libraries; main.ts and test/ may import anything. */
+/**
+ * What each folder may import besides itself and libraries; main.ts, test/ and `*.test.ts` files
+ * anywhere may import anything.
+ */
 const MAY_IMPORT: Record<string, readonly string[]> = {
   shared: [],
   db: ['shared'],
@@ -65,7 +68,8 @@ describe('import rules', () => {
     for (const [file, imports] of graph) {
       const from = folderOf(file);
       const allowed = MAY_IMPORT[from];
-      if (!allowed) continue; // main.ts and test/ wire everything together
+      // main.ts and test/ wire everything together; so do tests kept beside the code they test.
+      if (!allowed || /\.test\.tsx?$/.test(file)) continue;
       for (const target of imports) {
         const to = folderOf(target);
         if (to !== from && !allowed.includes(to)) broken.push(`${file} imports ${target}`);

@@ -1,5 +1,5 @@
-/** Builders for unit tests of the live fleet. */
-import type { MachineFeature, MachineProperties } from '../../../shared/map.ts';
+/** Builders of map features for unit tests of the web app's live fleet (test-only, outside web/src). */
+import type { MachineFeature, MachineProperties } from '../../shared/map.ts';
 
 export function machine(
   deviceId: string,
