@@ -12,27 +12,24 @@ import type { Database } from '../db/client.ts';
 import type { AlertView } from '../shared/alerts.ts';
 import type { StageChange } from '../shared/live.ts';
 import { type PolicyProfile, PROFILES } from '../shared/policy.ts';
+import { alertRoutes } from './alerts/routes.ts';
 import { appendAudit } from './audit/log.ts';
+import { auditRoutes } from './audit/routes.ts';
 import { installAccessControl } from './auth/access.ts';
+import { authRoutes } from './auth/routes.ts';
 import type { Auth } from './auth/service.ts';
 import type { Dispatcher } from './commands/dispatcher.ts';
 import { type CommandFeed, commandFeed } from './commands/feed.ts';
-import { registerOpenApi } from './openapi.ts';
-import { alertRoutes } from './routes/alerts.ts';
-import { auditRoutes } from './routes/audit.ts';
-import { authRoutes } from './routes/auth.ts';
-import { commandRoutes } from './routes/commands.ts';
-import { configRoutes } from './routes/config.ts';
-import { contractRoutes } from './routes/contracts.ts';
-import { deviceRoutes } from './routes/devices.ts';
-import { geofenceRoutes } from './routes/geofences.ts';
-import { type HealthProbe, healthRoutes } from './routes/health.ts';
-import { machineHistoryRoutes } from './routes/machine-history.ts';
-import { machineRoutes } from './routes/machines.ts';
-import { mapRoutes } from './routes/map.ts';
-import { metricsRoutes } from './routes/metrics.ts';
-import { recoveryRoutes } from './routes/recovery.ts';
-import { trackRoutes } from './routes/tracks.ts';
+import { commandRoutes } from './commands/routes.ts';
+import { contractRoutes } from './contracts/routes.ts';
+import { deviceRoutes } from './devices/routes.ts';
+import { geoRoutes } from './geo/routes.ts';
+import { errorHandler } from './http/errors.ts';
+import { type HealthProbe, healthRoutes } from './http/health.ts';
+import { metricsRoutes } from './http/metrics.ts';
+import { registerOpenApi } from './http/openapi.ts';
+import { configRoutes } from './map/config-routes.ts';
+import { mapRoutes } from './map/routes.ts';
 
 export interface AppOptions {
   db: Database;
@@ -64,17 +61,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   // First, before any route: routes registered after this must declare config.access.
   installAccessControl(app, options.auth.authenticate);
 
-  // One error handler: 4xx messages pass through, validation errors list what was wrong, 5xx are
-  // generic to the caller and logged in full.
-  app.setErrorHandler((error: Error & { statusCode?: number; validation?: unknown }, request, reply) => {
-    const status = error.statusCode ?? 500;
-    if (error.validation) {
-      return reply.status(400).send({ message: error.message, errors: error.validation });
-    }
-    if (status < 500) return reply.status(status).send({ message: error.message });
-    request.log.error({ err: error }, 'request failed');
-    return reply.status(status).send({ message: 'internal error' });
-  });
+  app.setErrorHandler(errorHandler);
 
   // gzip/brotli for clients that ask (the fleet map is ~430 bytes a machine, ~52 compressed).
   await app.register(fastifyCompress, { threshold: 1024 });
@@ -105,11 +92,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now: options.now,
     onAlerts: options.onAlerts,
   });
-  await app.register(geofenceRoutes, { prefix: '/api', db: options.db });
-  await app.register(machineRoutes, { prefix: '/api', db: options.db, now: options.now });
-  await app.register(machineHistoryRoutes, { prefix: '/api', db: options.db, now: options.now });
-  await app.register(recoveryRoutes, { prefix: '/api', db: options.db });
-  await app.register(trackRoutes, { prefix: '/api', db: options.db, now: options.now });
+  await app.register(geoRoutes, { prefix: '/api', db: options.db, now: options.now });
   if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
 
   app.setNotFoundHandler((request, reply) => {

@@ -12,6 +12,30 @@ export interface Credentials {
   verify(username: string, password: string): Promise<Principal | null>;
 }
 
+/** The platform's own account on the broker (a fresh random password per run on the embedded one). */
+export interface ServiceAccount {
+  username: string;
+  password: string;
+}
+
+/**
+ * Who may connect: the service account by its password, anyone else as a device by its token,
+ * checked with `verifyDevice` (the registry's check, handed in by whoever hosts the broker).
+ */
+export function serviceOrDevice(
+  service: ServiceAccount,
+  verifyDevice: (deviceId: string, token: string) => Promise<boolean>,
+): Credentials {
+  return {
+    async verify(username, password) {
+      if (username === service.username) {
+        return password === service.password ? { kind: 'service', name: username } : null;
+      }
+      return (await verifyDevice(username, password)) ? { kind: 'device', deviceId: username } : null;
+    },
+  };
+}
+
 export interface EmbeddedBroker {
   port: number;
   url: string;

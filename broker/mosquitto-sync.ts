@@ -4,24 +4,16 @@
  * atomically and only when it changes; whoever runs the broker reloads it when it does
  * (deploy/mosquitto/entrypoint.sh watches it and sends mosquitto SIGHUP).
  */
+import type { Logger } from 'pino';
 import type { Sql } from '../db/client.ts';
-import { type PasswordEntry, renderPasswordFile, replaceFile } from './mosquitto-passwords.ts';
+import { deviceBrokerCredentials } from '../db/devices.ts';
+import { renderPasswordFile, replaceFile } from './mosquitto-passwords.ts';
 
 export interface PasswordFileSyncResult {
   path: string;
   devices: number;
   /** False when the file already held exactly these devices. */
   changed: boolean;
-}
-
-/** Enabled devices with a broker credential, as password file entries. */
-export async function deviceBrokerCredentials(db: Sql): Promise<PasswordEntry[]> {
-  const { rows } = await db.query<{ id: string; broker_password_hash: string }>(
-    `select id, broker_password_hash from device
-     where disabled_at is null and broker_password_hash is not null
-     order by id`,
-  );
-  return rows.map((r) => ({ username: r.id, hash: r.broker_password_hash }));
 }
 
 export async function syncPasswordFile(db: Sql, path: string): Promise<PasswordFileSyncResult> {
@@ -57,4 +49,33 @@ export function passwordFileSync(db: Sql, path: string): () => Promise<PasswordF
     next = after;
     return after;
   };
+}
+
+/**
+ * Writes the registry's devices to the broker's password file now, and again after every change in
+ * the registry (`onCredentialsChanged` registers a listener and returns its removal). A failure at
+ * start stops the process (a path that cannot be written is a configuration error); a failure later
+ * is logged and leaves the previous file, whole, in place. Returns the stop function.
+ */
+export async function keepPasswordFileInSync(options: {
+  db: Sql;
+  path: string;
+  logger: Logger;
+  onCredentialsChanged: (listener: () => Promise<void>) => () => void;
+}): Promise<() => Promise<void>> {
+  const { db, path, logger } = options;
+  const sync = passwordFileSync(db, path);
+  const first = await sync().catch((e: Error) => {
+    throw new Error(`MOSQUITTO_PASSWORD_FILE: cannot write ${path}: ${e.message}`);
+  });
+  logger.info(first, 'broker password file written');
+  const unsubscribe = options.onCredentialsChanged(async () => {
+    try {
+      const result = await sync();
+      if (result.changed) logger.info(result, 'broker password file updated');
+    } catch (e) {
+      logger.error({ err: e, path }, 'broker password file not updated; npm run broker:sync retries');
+    }
+  });
+  return async () => unsubscribe();
 }

@@ -4,6 +4,7 @@
  */
 import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
+import type { Sql } from '../db/client.ts';
 
 export interface OpsServer {
   url: string;
@@ -58,4 +59,14 @@ export async function startOpsServer(options: {
     url: `http://localhost:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** Healthy when the database answers and the ingest worker, if this process runs one, is connected. */
+export async function opsHealth(db: Sql, ingest: { connected(): boolean } | null) {
+  const database = await db.query('select 1').then(
+    () => true,
+    () => false,
+  );
+  const broker = ingest?.connected() ?? true;
+  return { ok: database && broker, database, broker };
 }

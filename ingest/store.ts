@@ -5,14 +5,12 @@
  * through rejectUnknownDevices in the same transaction.
  */
 import type { Sql } from '../db/client.ts';
+import { unknownDeviceIds } from '../db/devices.ts';
+import { advanceLatestPositions, type TelemetryRow } from '../db/positions.ts';
 import type { PositionUpdate } from '../shared/live.ts';
-import { hasUsableFix, type Telemetry } from '../shared/protocol.ts';
+import type { Telemetry } from '../shared/protocol.ts';
 
-export interface TelemetryRow {
-  deviceId: string;
-  receivedAt: number;
-  report: Telemetry;
-}
+export type { TelemetryRow } from '../db/positions.ts';
 
 export interface RejectRow {
   topic: string;
@@ -98,7 +96,7 @@ export async function writeBatch(tx: Sql, batch: IngestBatch): Promise<WrittenBa
     );
   }
 
-  const advanced = await advanceLatest(tx, newestFixPerDevice(rows));
+  const advanced = await advanceLatestPositions(tx, rows);
 
   if (batch.statuses.length > 0) {
     const latest = new Map(batch.statuses.map((s) => [s.deviceId, s]));
@@ -137,19 +135,14 @@ export async function writeBatch(tx: Sql, batch: IngestBatch): Promise<WrittenBa
 /**
  * Moves the messages of devices missing from the registry (a service account publishing on a
  * device topic, a device deleted while its messages were queued) to the dead letters. One indexed
- * query over the batch's distinct device ids: NOT EXISTS probes the primary key per id, where an
- * EXCEPT against `device` would read the whole registry for every batch.
+ * query over the batch's distinct device ids (db/devices.ts).
  */
 export async function rejectUnknownDevices(tx: Sql, batch: IngestBatch): Promise<IngestBatch> {
   if (!batch.messages || batch.messages.length === 0) return batch;
   const ids = [...new Set(batch.messages.map((m) => m.deviceId))];
-  const { rows } = await tx.query<{ id: string }>(
-    `select u.id from unnest($1::text[]) as u(id)
-     where not exists (select 1 from device d where d.id = u.id)`,
-    [ids],
-  );
-  if (rows.length === 0) return batch;
-  const unknown = new Set(rows.map((r) => r.id));
+  const missing = await unknownDeviceIds(tx, ids);
+  if (missing.length === 0) return batch;
+  const unknown = new Set(missing);
   return {
     telemetry: batch.telemetry.filter((t) => !unknown.has(t.deviceId)),
     statuses: batch.statuses.filter((s) => !unknown.has(s.deviceId)),
@@ -173,66 +166,4 @@ export async function rejectUnknownDevices(tx: Sql, batch: IngestBatch): Promise
 /** A rejected payload as kept in `ingest_rejects.payload` (text; NUL bytes dropped, as Postgres wants). */
 export function evidenceText(bytes: Uint8Array): string {
   return new TextDecoder().decode(bytes).replaceAll('\u0000', '');
-}
-
-function newestFixPerDevice(rows: TelemetryRow[]): TelemetryRow[] {
-  const newest = new Map<string, TelemetryRow>();
-  for (const row of rows) {
-    if (!hasUsableFix(row.report)) continue;
-    const seen = newest.get(row.deviceId);
-    if (!seen || row.report.ts > seen.report.ts) newest.set(row.deviceId, row);
-  }
-  return [...newest.values()];
-}
-
-async function advanceLatest(tx: Sql, rows: TelemetryRow[]): Promise<PositionUpdate[]> {
-  if (rows.length === 0) return [];
-  const { rows: advanced } = await tx.query<{
-    device_id: string;
-    ts: Date;
-    lat: number;
-    lon: number;
-    spd: number | null;
-    ign: boolean | null;
-    hrs: number | null;
-    rly: boolean | null;
-  }>(
-    `insert into latest_position (device_id, ts, received_at, lat, lon, spd, hdg, ign, hrs, pwr, bat, rssi, rly, alm)
-     select d, t, r, la, lo, sp, hd, ig, hr, pw, ba, rs, rl, string_to_array(am, ',')
-     from unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::float8[], $5::float8[], $6::real[],
-                 $7::real[], $8::bool[], $9::float8[], $10::real[], $11::real[], $12::smallint[], $13::bool[],
-                 $14::text[]) as u(d, t, r, la, lo, sp, hd, ig, hr, pw, ba, rs, rl, am)
-     on conflict (device_id) do update set
-       ts = excluded.ts, received_at = excluded.received_at, lat = excluded.lat, lon = excluded.lon,
-       spd = excluded.spd, hdg = excluded.hdg, ign = excluded.ign, hrs = excluded.hrs, pwr = excluded.pwr,
-       bat = excluded.bat, rssi = excluded.rssi, rly = excluded.rly, alm = excluded.alm
-     where latest_position.ts < excluded.ts
-     returning device_id, ts, lat, lon, spd, ign, hrs, rly`,
-    [
-      rows.map((r) => r.deviceId),
-      rows.map((r) => iso(r.report.ts)),
-      rows.map((r) => iso(r.receivedAt)),
-      col(rows, 'lat'),
-      col(rows, 'lon'),
-      col(rows, 'spd'),
-      col(rows, 'hdg'),
-      col(rows, 'ign'),
-      col(rows, 'hrs'),
-      col(rows, 'pwr'),
-      col(rows, 'bat'),
-      rows.map((r) => (r.report.rssi === undefined ? null : Math.round(r.report.rssi))),
-      col(rows, 'rly'),
-      rows.map((r) => (r.report.alm && r.report.alm.length > 0 ? r.report.alm.join(',') : null)),
-    ],
-  );
-  return advanced.map((a) => ({
-    deviceId: a.device_id,
-    ts: new Date(a.ts).toISOString(),
-    lat: a.lat,
-    lon: a.lon,
-    spd: a.spd,
-    ign: a.ign,
-    hrs: a.hrs,
-    rly: a.rly,
-  }));
 }

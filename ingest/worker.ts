@@ -3,17 +3,18 @@
  * and acknowledges each QoS 1 message only after the batch holding it has committed — a crash
  * before the commit means the broker redelivers, and the unique key absorbs any duplicate.
  */
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
-import { createLocationRules } from '../alerts/evaluate.ts';
 import type { Database } from '../db/client.ts';
-import { DEFAULT_MAX_BATCH } from '../shared/config.ts';
+import { type Config, DEFAULT_MAX_BATCH } from '../shared/config.ts';
 import { LIVE_ALERTS_TOPIC, LIVE_POSITIONS_TOPIC } from '../shared/live.ts';
 import { topics } from '../shared/protocol.ts';
 import { Batcher } from './batcher.ts';
 import { type ClassifyOptions, classify } from './classify.ts';
 import { startConsumer } from './consumer.ts';
 import { ingestMetrics } from './metrics.ts';
+import { createLocationRules } from './rules/evaluate.ts';
 import { type IngestBatch, rejectUnknownDevices, writeBatch } from './store.ts';
 
 export interface IngestOptions extends ClassifyOptions {
@@ -32,6 +33,20 @@ export interface IngestOptions extends ClassifyOptions {
   now?: () => number;
   /** Prometheus registry for the ingest metrics (ingest/metrics.ts); none are kept without one. */
   metrics?: Registry | undefined;
+}
+
+/**
+ * The configured part of the options: the worker's fixed client id (per host unless configured), a
+ * shared subscription on a real broker (the embedded one has none), the limits.
+ */
+export function ingestSettings(config: Config, embeddedBroker: boolean) {
+  return {
+    clientId: config.INGEST_CLIENT_ID ?? `ingest-${embeddedBroker ? 'embedded' : hostname()}`,
+    shareGroup: embeddedBroker ? null : config.INGEST_SHARE_GROUP,
+    maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
+    maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
+    maxBatch: config.INGEST_MAX_BATCH,
+  } satisfies Partial<IngestOptions>;
 }
 
 export interface IngestWorker {
@@ -73,7 +88,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       const started = performance.now();
       // The registry check runs in the batch's transaction: its dead letters and the batch's rows
       // commit together or not at all.
-      // So do the alerts and geofence crossings the rows raise (alerts/evaluate.ts): none is lost
+      // So do the alerts and geofence crossings the rows raise (ingest/rules/evaluate.ts): none is lost
       // to a crash between commit and evaluation.
       const { advanced, rejects, rows, alerts } = await db.transaction(async (tx) => {
         const known = await rejectUnknownDevices(tx, merged);

@@ -1,8 +1,8 @@
 /**
  * The alert rules, pure: from a device's reports (device-time order), what it was doing and where,
- * to which alert conditions are present or absent on each report. Ingest (alerts/evaluate.ts) feeds
+ * to which alert conditions are present or absent on each report. Ingest (ingest/rules/evaluate.ts) feeds
  * them from every batch and keeps one open alert per kind and device; the silence rule runs on a
- * clock instead (alerts/silence.ts).
+ * clock instead (api/alerts/silence.ts).
  */
 import { distanceM, type LatLon } from './geo.ts';
 
@@ -82,7 +82,7 @@ export interface RuleReport {
   alm?: readonly string[] | undefined;
 }
 
-/** What the rules remember between reports (alerts/evaluate.ts stores it in device_rule_state). */
+/** What the rules remember between reports (ingest/rules/evaluate.ts stores it in device_rule_state). */
 export interface RuleState {
   lastTs: number | null;
   /** Last usable fix, for speed implied by displacement. */

@@ -6,11 +6,19 @@ import { z } from 'zod';
 import { PROFILES } from './policy.ts';
 import { DEVICE_ID_PREFIX } from './protocol.ts';
 
-export const ROLES = ['ingest', 'api', 'sim'] as const;
-export type Role = (typeof ROLES)[number];
+/** The roles a process can host (ROLES=…); not the users' roles, which are shared/roles.ts's. */
+export const PROCESS_ROLES = ['ingest', 'api', 'sim'] as const;
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
 
 /** Reports per ingest transaction at most, unless INGEST_MAX_BATCH says otherwise. */
 export const DEFAULT_MAX_BATCH = 2000;
+
+/**
+ * The platform's time zone: the local day of telemetry_daily (db/migrations/004 buckets days in it)
+ * and of a machine's history, and the default of a contract that names none. A contract's and a
+ * dealer's own time zone come from their data.
+ */
+export const PLATFORM_TIME_ZONE = 'Asia/Shanghai';
 
 const port = (name: string, fallback: number) =>
   z.coerce
@@ -90,18 +98,21 @@ const ConfigFields = z.object({
     .default('info'),
   ROLES: z
     .string()
-    .default(ROLES.join(','))
+    .default(PROCESS_ROLES.join(','))
     .transform((s, ctx) => {
       const roles = s
         .split(',')
         .map((r) => r.trim())
         .filter(Boolean);
-      const bad = roles.filter((r) => !(ROLES as readonly string[]).includes(r));
+      const bad = roles.filter((r) => !(PROCESS_ROLES as readonly string[]).includes(r));
       if (bad.length > 0 || roles.length === 0) {
-        ctx.addIssue({ code: 'custom', message: `ROLES must be a comma list of ${ROLES.join(', ')}` });
+        ctx.addIssue({
+          code: 'custom',
+          message: `ROLES must be a comma list of ${PROCESS_ROLES.join(', ')}`,
+        });
         return z.NEVER;
       }
-      return [...new Set(roles)] as Role[];
+      return [...new Set(roles)] as ProcessRole[];
     }),
   /** Fixed per ingest worker so its persistent broker session survives restarts; default ingest-<host>. */
   INGEST_CLIENT_ID: z
@@ -278,3 +289,19 @@ export function configProblems(c: Config): string[] {
 
 export const isEmbeddedBroker = (c: Config) => c.MQTT_URL === undefined;
 export const isEmbeddedDatabase = (c: Config) => c.DATABASE_URL === undefined;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+  }
+}
+
+/** The environment with a caller's overrides on top, checked whole; throws ConfigError. */
+export function loadConfig(env: Record<string, string | undefined>, overrides: Partial<Config> = {}): Config {
+  const parsed = parseConfig(env);
+  if (!parsed.ok) throw new ConfigError(parsed.errors);
+  const config: Config = { ...parsed.config, ...overrides };
+  const problems = configProblems(config);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,14 +1,15 @@
 /**
  * Sets up a platform for a simulated fleet through its HTTP api, as the embedded demo does in
- * process (demo-fleet.ts): signs in, provisions every box with its machine (POST /api/devices),
+ * process (simulators/demo-fleet.ts): signs in, provisions every box with its machine (POST /api/devices),
  * then saves the demo contracts (POST /api/contracts, upsert by number, with their schedules and
  * payments in fen). Everything it sends is idempotent, so running it again with the same seed
  * refreshes the same devices and contracts. Speaks only the api's JSON: nothing here reaches into
  * the platform's code.
  */
-import { type IsoDate, localDate } from '../shared/calendar-date.ts';
-import { type DemoContract, generateDemoContracts } from './demo-contracts.ts';
+import type { IsoDate } from '../shared/calendar-date.ts';
+import type { DemoContract } from './demo-contracts.ts';
 import type { SimMachine } from './fleet.ts';
+import { deviceProvision, fleetContracts } from './provisioning.ts';
 
 export interface ApiLogin {
   url: string;
@@ -57,11 +58,7 @@ export async function setUpPlatform(
 
   const devices = { created: 0, refreshed: 0 };
   for (let i = 0; i < machines.length; i += DEVICE_BATCH) {
-    const batch = machines.slice(i, i + DEVICE_BATCH).map(({ identity: m }) => ({
-      deviceId: m.deviceId,
-      token: m.token,
-      machine: { id: m.machineId, make: m.make, model: m.model, type: m.type, serial: m.pin, year: m.year },
-    }));
+    const batch = machines.slice(i, i + DEVICE_BATCH).map(deviceProvision);
     const result = await api.post<{ created: string[]; refreshed: string[] }>(
       '/api/devices',
       { devices: batch },
@@ -72,16 +69,10 @@ export async function setUpPlatform(
     progress('devices', batch.length);
   }
 
-  const asOf = localDate(options.now ?? Date.now(), 'Asia/Shanghai');
-  const contracts = generateDemoContracts(
-    machines.map(({ identity: m }) => ({
-      machineId: m.machineId,
-      deviceId: m.deviceId,
-      province: m.province,
-      city: m.city,
-    })),
-    { seed: options.seed, asOf },
-  );
+  const { asOf, contracts } = fleetContracts(machines, {
+    seed: options.seed,
+    now: options.now ?? Date.now(),
+  });
   const result: ApiSetupResult = {
     devices,
     contracts: { created: 0, updated: 0 },

@@ -6,6 +6,7 @@
  * of the payments — so the demo exercises the real rules.
  */
 import { addDays, addMonthsClamped, type IsoDate, toDayNumber } from '../shared/calendar-date.ts';
+import { PLATFORM_TIME_ZONE } from '../shared/config.ts';
 import type { Fen } from '../shared/money.ts';
 import type { Instalment, Payment, Stage } from '../shared/overdue.ts';
 import { buildSchedule, instalmentAmount } from '../shared/schedule.ts';
@@ -87,7 +88,7 @@ export interface DemoContract {
   firstDueDate: IsoDate;
   penaltyRateBp: number;
   graceDays: number;
-  timeZone: 'Asia/Shanghai';
+  timeZone: string;
   instalments: Instalment[];
   /** Dated on or before `asOf`, oldest first. */
   payments: Payment[];
@@ -390,7 +391,7 @@ function contractFor(
     startDate,
     penaltyRateBp: rng.pick([3, 5, 5, 5]),
     graceDays: rng.pick([3, 3, 3, 5]),
-    timeZone: 'Asia/Shanghai',
+    timeZone: PLATFORM_TIME_ZONE,
     instalments: buildSchedule({ ...terms, monthlyFee }),
     payments: [],
     payerProfile: profile,

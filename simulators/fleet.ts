@@ -21,9 +21,10 @@ export {
   type MachineIdentity,
   machineIdFor,
 } from './identity.ts';
-export type { DayKind, DayLog, Site, TruthEvent } from './life.ts';
+export type { DayKind, DayLog, Site } from './life.ts';
 export { type LinkReason, type MachineTruth, type SimEvent, SimMachine } from './machine.ts';
 export { STORY_INDEX } from './story.ts';
+export type { TruthEvent } from './truth.ts';
 
 /** The story machine's device id (index 0 of every fleet) with the default id prefix. */
 export const STORY_DEVICE_ID = 'SIM-000001';

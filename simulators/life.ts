@@ -11,6 +11,7 @@ import { type Leg, LegBuilder } from './legs.ts';
 import { CITIES, type City } from './places.ts';
 import { createRng, type Rng } from './rng.ts';
 import { planStory } from './story.ts';
+import type { TruthEvent } from './truth.ts';
 
 export const CST_OFFSET_MS = 8 * 3_600_000;
 export const DAY_MS = 86_400_000;
@@ -36,15 +37,6 @@ export interface DayLog {
   /** Where the machine stood at local midnight starting this day: its yard, or its camp when away. */
   dawnAt: LatLon;
   site?: string;
-}
-
-export interface TruthEvent {
-  kind: 'transport' | Fault['kind'] | 'story';
-  from: number;
-  /** null: has not ended (the story machine's silence). */
-  to: number | null;
-  note: string;
-  at?: LatLon;
 }
 
 export interface LifeProfile {

@@ -10,8 +10,9 @@ import type { Fault, FaultRates } from './faults.ts';
 import type { LatLon } from './geo.ts';
 import type { MachineHome, MachineIdentity } from './identity.ts';
 import { type Leg, type LegState, legState } from './legs.ts';
-import { type DayLog, LifePlanner, type Site, type TruthEvent } from './life.ts';
+import { type DayLog, LifePlanner, type Site } from './life.ts';
 import { createRng, type Rng } from './rng.ts';
+import type { TruthEvent } from './truth.ts';
 
 export type LinkReason = 'coverage' | 'reboot' | 'power';
 

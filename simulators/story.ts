@@ -9,9 +9,9 @@
 import type { Fault } from './faults.ts';
 import { type LatLon, roadPath } from './geo.ts';
 import type { LegBuilder } from './legs.ts';
-import type { TruthEvent } from './life.ts';
 import { STORY_ROUTE } from './places.ts';
 import type { Rng } from './rng.ts';
+import type { TruthEvent } from './truth.ts';
 
 /** Index of the story machine in every fleet: the first one, so even a 1-device fleet has it. */
 export const STORY_INDEX = 0;

@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../db/client.ts';
+import { parseConfig } from '../../shared/config.ts';
 import { verifyAuditChain } from './log.ts';
 
 const USAGE = `usage: npm run audit:verify [-- --print-head] [-- --anchor <seq>:<hash>]
@@ -51,8 +52,10 @@ async function run(argv: string[]): Promise<void> {
     process.stdout.write(`${USAGE}\n`);
     return;
   }
-  const url = process.env.DATABASE_URL || undefined;
-  const dataDir = join(process.env.DATA_DIR || './data', 'pgdata');
+  const parsed = parseConfig(process.env);
+  if (!parsed.ok) throw new UsageError(`invalid configuration:\n  ${parsed.errors.join('\n  ')}`);
+  const url = parsed.config.DATABASE_URL;
+  const dataDir = join(parsed.config.DATA_DIR, 'pgdata');
   if (!url && !existsSync(dataDir)) {
     throw new Error(`no database: DATABASE_URL is not set and there is no embedded database in ${dataDir}`);
   }

@@ -15,6 +15,7 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
+import { type Config, parseConfig } from '../../shared/config.ts';
 import { isRole, ROLES, type Role } from '../../shared/roles.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './demo-users.ts';
 import { unlockUser } from './throttle.ts';
@@ -29,6 +30,13 @@ const USAGE = `usage:
 roles: ${ROLES.join(', ')}; needs DATABASE_URL`;
 
 class UsageError extends Error {}
+
+/** The environment read as the platform reads it (shared/config.ts); a bad value is a usage error. */
+function configuration(): Config {
+  const parsed = parseConfig(process.env);
+  if (!parsed.ok) throw new UsageError(`invalid configuration:\n  ${parsed.errors.join('\n  ')}`);
+  return parsed.config;
+}
 
 /** Who ran the command, for the audit log: the operating-system account. */
 function operator(): string {
@@ -87,7 +95,7 @@ async function run(argv: string[]): Promise<void> {
     if (password.length < 8) throw new UsageError('--password must be at least 8 characters');
   }
 
-  const url = process.env.DATABASE_URL;
+  const url = configuration().DATABASE_URL;
   if (!url) {
     throw new UsageError('DATABASE_URL is not set (the embedded platform creates its demo users at start)');
   }

@@ -5,7 +5,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/client.ts';
+import { deviceCommandKey } from '../../db/devices.ts';
 import { type CommandState, needsApproval, supersededByRelease } from '../../shared/commands.ts';
+import {
+  ConflictError,
+  InvalidInputError,
+  NotAllowedError,
+  NotFoundError,
+  UnprocessableError,
+} from '../../shared/errors.ts';
 import {
   type CommandType,
   type Evaluation,
@@ -14,15 +22,16 @@ import {
   PROFILES,
 } from '../../shared/policy.ts';
 import type { AuthUser } from '../auth/access.ts';
-import { HttpError, notFound } from '../errors.ts';
 import {
   type CommandRow,
   contractOfDevice,
   deviceOfContract,
   findCommand,
   findCommands,
+  insertCommand,
   moveCommand,
   policyContext,
+  recordDecision,
   type TransitionListener,
 } from './store.ts';
 
@@ -35,6 +44,12 @@ export function profileNamed(name: string): PolicyProfile {
   const p = PROFILES[name];
   if (!p) throw new Error(`unknown policy profile ${name}: one of ${Object.keys(PROFILES).join(', ')}`);
   return p;
+}
+
+/** The configured profile, with its command lifetime replaced when COMMAND_TTL_SECONDS is set. */
+export function configuredProfile(name: string, commandTtlSeconds: number | undefined): PolicyProfile {
+  const named = profileNamed(name);
+  return commandTtlSeconds ? { ...named, commandTtlMinutes: commandTtlSeconds / 60 } : named;
 }
 
 const withProfile = (e: Evaluation, p: PolicyProfile) => ({ ...e, profile: p.id });
@@ -51,6 +66,12 @@ export interface Requested {
   evaluation: Evaluation;
 }
 
+/** A decision's outcome, with the policy's evaluation when the decision asked for one. */
+export interface Decided {
+  command: CommandRow;
+  evaluation: Evaluation | null;
+}
+
 export async function requestCommand(
   tx: Sql,
   input: RequestInput,
@@ -61,26 +82,21 @@ export async function requestCommand(
   const deviceId = input.deviceId ?? (input.contractId ? await deviceOfContract(tx, input.contractId) : null);
   if (!deviceId) {
     throw input.contractId
-      ? new HttpError(422, `contract ${input.contractId} has no machine with a GPS device installed`)
-      : new HttpError(400, 'give deviceId or contractId');
+      ? new UnprocessableError(`contract ${input.contractId} has no machine with a GPS device installed`)
+      : new InvalidInputError('give deviceId or contractId');
   }
-  const { rows: devices } = await tx.query<{ command_key: string | null; disabled_at: Date | null }>(
-    'select command_key, disabled_at from device where id = $1',
-    [deviceId],
-  );
-  const device = devices[0];
-  if (!device) throw notFound(`device ${deviceId}`);
-  if (device.disabled_at) throw new HttpError(422, `device ${deviceId} is disabled`);
-  if (!device.command_key)
-    throw new HttpError(422, `device ${deviceId} has no command key: provision it again`);
+  const device = await deviceCommandKey(tx, deviceId);
+  if (!device) throw new NotFoundError(`device ${deviceId}`);
+  if (device.disabled) throw new UnprocessableError(`device ${deviceId} is disabled`);
+  if (!device.commandKey)
+    throw new UnprocessableError(`device ${deviceId} has no command key: provision it again`);
   const contractId = input.contractId ?? (await contractOfDevice(tx, deviceId));
   if (
     input.contractId &&
     input.deviceId &&
     (await contractOfDevice(tx, input.deviceId)) !== input.contractId
   ) {
-    throw new HttpError(
-      422,
+    throw new UnprocessableError(
       `device ${input.deviceId} is not on the machine of contract ${input.contractId}`,
     );
   }
@@ -99,36 +115,23 @@ export async function requestCommand(
     });
     const open = live.find((c) => c.type === 'immobilize');
     if (open)
-      throw new HttpError(409, `device ${deviceId} already has immobilize ${open.id} in state ${open.state}`);
+      throw new ConflictError(`device ${deviceId} already has immobilize ${open.id} in state ${open.state}`);
   }
-  await tx.query(
-    `insert into command (id, device_id, contract_id, type, state, reason, requested_by, requested_at, profile,
-                          emergency, expires_at)
-     values ($1, $2, $3, $4, 'REQUESTED', $5, $6, $7, $8, $9, $10)`,
-    [
-      draft.id,
+  let command = await insertCommand(
+    tx,
+    {
+      id: draft.id,
       deviceId,
       contractId,
-      input.type,
-      input.reason,
-      user.username,
-      new Date(now).toISOString(),
-      p.id,
+      type: input.type,
+      reason: input.reason,
+      requestedBy: user.username,
+      profile: p.id,
       emergency,
-      new Date(now + p.commandTtlMinutes * 60_000).toISOString(),
-    ],
-  );
-  let command = (await findCommand(tx, draft.id)) as CommandRow;
-  await tx.query(
-    `insert into command_transition (command_id, from_state, to_state, at, actor, reason, policy)
-     values ($1, null, 'REQUESTED', $2, $3, $4, $5)`,
-    [
-      command.id,
-      new Date(now).toISOString(),
-      user.username,
-      input.reason,
-      JSON.stringify(withProfile(evaluation, p)),
-    ],
+      expiresAt: now + p.commandTtlMinutes * 60_000,
+      policy: withProfile(evaluation, p),
+    },
+    now,
   );
   await deps.onTransition?.(tx, command, {
     from: null,
@@ -178,7 +181,7 @@ export async function supersedeImmobilizes(
 
 async function openCommand(tx: Sql, id: string): Promise<CommandRow> {
   const c = await findCommand(tx, id, true);
-  if (!c) throw notFound(`command ${id}`);
+  if (!c) throw new NotFoundError(`command ${id}`);
   return c;
 }
 
@@ -189,18 +192,15 @@ export async function approveCommand(
   note: string,
   now: number,
   deps: CommandDeps,
-): Promise<CommandRow> {
+): Promise<Decided> {
   const c = await openCommand(tx, id);
   if (c.state !== 'REQUESTED')
-    throw new HttpError(409, `command ${id} is ${c.state}: only a REQUESTED command can be approved`);
-  if (!needsApproval(c.type, c.emergency)) throw new HttpError(409, `a ${c.type} needs no approval`);
+    throw new ConflictError(`command ${id} is ${c.state}: only a REQUESTED command can be approved`);
+  if (!needsApproval(c.type, c.emergency)) throw new ConflictError(`a ${c.type} needs no approval`);
   if (c.requestedBy === user.username)
-    throw new HttpError(403, 'the requester cannot approve their own command');
-  if (!user.roles.includes('risk_manager')) throw new HttpError(403, 'only a risk manager can approve');
-  await tx.query(
-    `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'approve', $4, $5)`,
-    [id, user.username, user.roles, note, new Date(now).toISOString()],
-  );
+    throw new NotAllowedError('the requester cannot approve their own command');
+  if (!user.roles.includes('risk_manager')) throw new NotAllowedError('only a risk manager can approve');
+  await recordDecision(tx, id, user, 'approve', note, now);
   const p = profileNamed(c.profile);
   const evaluation = evaluate(
     { type: c.type, requestedBy: c.requestedBy },
@@ -219,7 +219,7 @@ export async function approveCommand(
   );
   if (moved.state === 'APPROVED' && moved.type === 'release')
     await supersedeImmobilizes(tx, moved.deviceId, moved, now, deps);
-  return moved;
+  return { command: moved, evaluation };
 }
 
 export async function rejectCommand(
@@ -229,17 +229,22 @@ export async function rejectCommand(
   note: string,
   now: number,
   deps: CommandDeps,
-): Promise<CommandRow> {
+): Promise<Decided> {
   const c = await openCommand(tx, id);
   if (c.state !== 'REQUESTED')
-    throw new HttpError(409, `command ${id} is ${c.state}: only a REQUESTED command can be rejected`);
+    throw new ConflictError(`command ${id} is ${c.state}: only a REQUESTED command can be rejected`);
   if (c.requestedBy === user.username)
-    throw new HttpError(403, 'the requester cancels, not rejects, their own command');
-  await tx.query(
-    `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, 'reject', $4, $5)`,
-    [id, user.username, user.roles, note, new Date(now).toISOString()],
+    throw new NotAllowedError('the requester cancels, not rejects, their own command');
+  await recordDecision(tx, id, user, 'reject', note, now);
+  const command = await moveCommand(
+    tx,
+    c,
+    'REJECTED',
+    { actor: user.username, reason: note },
+    now,
+    deps.onTransition,
   );
-  return moveCommand(tx, c, 'REJECTED', { actor: user.username, reason: note }, now, deps.onTransition);
+  return { command, evaluation: null };
 }
 
 export async function cancelCommand(
@@ -249,15 +254,22 @@ export async function cancelCommand(
   reason: string,
   now: number,
   deps: CommandDeps,
-): Promise<CommandRow> {
+): Promise<Decided> {
   const c = await openCommand(tx, id);
   if (c.state === 'SENT' || c.state === 'ACKED' || c.state === 'EXECUTED') {
-    throw new HttpError(
-      409,
+    throw new ConflictError(
       `command ${id} is ${c.state}: it may have reached the machine; request a release instead`,
     );
   }
-  return moveCommand(tx, c, 'CANCELLED', { actor: user.username, reason }, now, deps.onTransition);
+  const command = await moveCommand(
+    tx,
+    c,
+    'CANCELLED',
+    { actor: user.username, reason },
+    now,
+    deps.onTransition,
+  );
+  return { command, evaluation: null };
 }
 
 export async function overrideDispute(
@@ -268,7 +280,7 @@ export async function overrideDispute(
   now: number,
 ): Promise<void> {
   const { rows } = await tx.query('select 1 from contract where id = $1', [contractId]);
-  if (rows.length === 0) throw notFound(`contract ${contractId}`);
+  if (rows.length === 0) throw new NotFoundError(`contract ${contractId}`);
   await tx.query('insert into dispute_override (contract_id, by_user, reason, at) values ($1, $2, $3, $4)', [
     contractId,
     user.username,

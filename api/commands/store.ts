@@ -1,17 +1,20 @@
 /**
- * Commands in the database: reading them with their approvals and transitions, moving them from
- * state to state (one row per transition, with who, why and the policy's evaluation), and building
- * the policy context of a command from the account, the collection records and the telemetry.
+ * Commands in the database, and the only module that writes them: creating one, moving it from
+ * state to state (one row per transition, with who, why and the policy's evaluation), recording
+ * approvals, sends, acks and re-arm times; reading them with their approvals and transitions, the
+ * dispatcher's work lists, and the policy context of a command from the account, the collection
+ * records and the telemetry.
  */
 import type { Sql } from '../../db/client.ts';
+import { lastHeardAt } from '../../db/positions.ts';
 import { assessAccount } from '../../shared/account.ts';
 import { localDate } from '../../shared/calendar-date.ts';
 import { standingRecords } from '../../shared/collections.ts';
 import { type CommandState, canTransition } from '../../shared/commands.ts';
+import { ConflictError } from '../../shared/errors.ts';
 import type { CommandType, Evaluation, PolicyContext, PolicyProfile } from '../../shared/policy.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
-import { loadAccountInputs } from '../contracts/repository.ts';
-import { HttpError } from '../errors.ts';
+import { loadAccountInputs } from '../contracts/store.ts';
 
 export interface CommandRow {
   id: string;
@@ -168,7 +171,7 @@ export async function moveCommand(
 ): Promise<CommandRow> {
   if (c.state === to) return c;
   if (!canTransition(c.state, to))
-    throw new HttpError(409, `command ${c.id} is ${c.state}: it cannot become ${to}`);
+    throw new ConflictError(`command ${c.id} is ${c.state}: it cannot become ${to}`);
   const at = new Date(now).toISOString();
   const extra = to === 'EXECUTED' ? ', executed_at = $3' : to === 'ACKED' ? ', acked_at = $3' : '';
   await tx.query(`update command set state = $2, updated_at = $3 ${extra} where id = $1`, [c.id, to, at]);
@@ -190,6 +193,186 @@ export async function moveCommand(
 }
 
 /** The device's current contract: the active one on the machine it sits on, else the latest. */
+export interface NewCommand {
+  id: string;
+  deviceId: string;
+  contractId: string | null;
+  type: CommandType;
+  reason: string;
+  requestedBy: string;
+  profile: string;
+  emergency: boolean;
+  expiresAt: number;
+  /** The policy's evaluation at the request, kept on the first transition. */
+  policy: Evaluation & { profile: string };
+}
+
+/** Inserts a REQUESTED command with its first transition; returns it as stored. */
+export async function insertCommand(tx: Sql, n: NewCommand, now: number): Promise<CommandRow> {
+  await tx.query(
+    `insert into command (id, device_id, contract_id, type, state, reason, requested_by, requested_at, profile,
+                          emergency, expires_at)
+     values ($1, $2, $3, $4, 'REQUESTED', $5, $6, $7, $8, $9, $10)`,
+    [
+      n.id,
+      n.deviceId,
+      n.contractId,
+      n.type,
+      n.reason,
+      n.requestedBy,
+      new Date(now).toISOString(),
+      n.profile,
+      n.emergency,
+      new Date(n.expiresAt).toISOString(),
+    ],
+  );
+  const command = (await findCommand(tx, n.id)) as CommandRow;
+  await tx.query(
+    `insert into command_transition (command_id, from_state, to_state, at, actor, reason, policy)
+     values ($1, null, 'REQUESTED', $2, $3, $4, $5)`,
+    [command.id, new Date(now).toISOString(), n.requestedBy, n.reason, JSON.stringify(n.policy)],
+  );
+  return command;
+}
+
+/** A person's approval or rejection, with the roles they held then. */
+export async function recordDecision(
+  tx: Sql,
+  commandId: string,
+  user: { username: string; roles: readonly string[] },
+  decision: 'approve' | 'reject',
+  note: string,
+  now: number,
+): Promise<void> {
+  await tx.query(
+    `insert into command_approval (command_id, by_user, roles, decision, note, at) values ($1, $2, $3, $4, $5, $6)`,
+    [commandId, user.username, user.roles, decision, note, new Date(now).toISOString()],
+  );
+}
+
+/** The approvals of one command counted again for another (an interrupted immobilize re-armed). */
+export async function carryOverApprovals(tx: Sql, toId: string, fromId: string): Promise<void> {
+  await tx.query(
+    `insert into command_approval (command_id, by_user, roles, decision, note, at)
+     select $1, by_user, roles, decision, 'carried over from ' || command_id, at from command_approval
+     where command_id = $2 and decision = 'approve'`,
+    [toId, fromId],
+  );
+}
+
+/** What a send stamps on the command: its signature fields (fixed at the first send) and one more attempt. */
+export async function recordSend(
+  tx: Sql,
+  id: string,
+  send: { issuedAt: number; nonce: string; signature: string; at: number },
+): Promise<void> {
+  await tx.query(
+    `update command set issued_at = $2, nonce = $3, signature = $4, attempts = attempts + 1, last_sent_at = $5
+     where id = $1`,
+    [id, new Date(send.issuedAt).toISOString(), send.nonce, send.signature, new Date(send.at).toISOString()],
+  );
+}
+
+export async function recordAckReason(tx: Sql, id: string, reason: string): Promise<void> {
+  await tx.query('update command set ack_reason = $2 where id = $1', [id, reason]);
+}
+
+/** When an executed emergency release re-arms the immobilizer; null once it has been handled. */
+export async function setRearmAt(tx: Sql, id: string, at: number | null): Promise<void> {
+  await tx.query('update command set rearm_at = $2 where id = $1', [
+    id,
+    at === null ? null : new Date(at).toISOString(),
+  ]);
+}
+
+/** Takes the command's row lock unless another node holds it; false when it does. */
+export async function lockCommand(tx: Sql, id: string): Promise<boolean> {
+  const { rows } = await tx.query('select id from command where id = $1 for update skip locked', [id]);
+  return rows.length > 0;
+}
+
+/** ACKED relay commands whose device reported since the last send, with what it reported. */
+export async function ackedRelayCommandsWithNewTelemetry(
+  sql: Sql,
+): Promise<{ id: string; rly: boolean | null; ign: boolean | null; spd: number | null }[]> {
+  const { rows } = await sql.query<{
+    id: string;
+    rly: boolean | null;
+    ign: boolean | null;
+    spd: number | null;
+  }>(
+    `select c.id, lp.rly, lp.ign, lp.spd from command c join latest_position lp on lp.device_id = c.device_id
+     where c.state = 'ACKED' and c.type in ('immobilize', 'release') and lp.received_at >= c.last_sent_at`,
+  );
+  return rows;
+}
+
+/**
+ * Devices whose last sent immobilize may need a release: the cached stage of the machine's active
+ * contract is below `minStage` and no release is under way. Candidates only: each is checked again.
+ */
+export async function releaseCandidates(sql: Sql, minStage: number): Promise<string[]> {
+  const { rows } = await sql.query<{ device_id: string }>(
+    `with last_sent as (
+       select distinct on (device_id) device_id, seq, state from command
+       where type = 'immobilize' and attempts > 0 order by device_id, seq desc)
+     select l.device_id from last_sent l
+     left join installation i on i.device_id = l.device_id and i.removed_at is null
+     left join contract c on c.machine_id = i.machine_id and c.status = 'active'
+     where l.state <> 'FAILED' and coalesce(c.stage, 0) < $1
+       and not exists (select 1 from command r where r.device_id = l.device_id and r.type = 'release'
+                       and r.seq > l.seq and r.state not in ('FAILED', 'EXPIRED', 'CANCELLED', 'REJECTED'))`,
+    [minStage],
+  );
+  return rows.map((r) => r.device_id);
+}
+
+/** Executed emergency releases whose re-arm time has come. */
+export async function rearmsDue(sql: Sql, now: number): Promise<string[]> {
+  const { rows } = await sql.query<{ id: string }>(
+    `select id from command where type = 'release' and emergency and state = 'EXECUTED' and rearm_at <= $1`,
+    [new Date(now).toISOString()],
+  );
+  return rows.map((r) => r.id);
+}
+
+/** The last immobilize sent to the device before the given command, if any. */
+export async function lastSentImmobilizeBefore(
+  sql: Sql,
+  deviceId: string,
+  seq: number,
+): Promise<string | null> {
+  const { rows } = await sql.query<{ id: string }>(
+    `select id from command where device_id = $1 and type = 'immobilize' and seq < $2 and attempts > 0
+     order by seq desc limit 1`,
+    [deviceId, seq],
+  );
+  return rows[0]?.id ?? null;
+}
+
+/**
+ * The commands that may have something to do now: approved or queued ones; requested ones that
+ * need no approval; sent ones whose resend is due (5 s at the earliest) or whose device just came
+ * back; and anything past its validity. A command waiting for a person is left alone.
+ */
+export async function dueCommandIds(
+  sql: Sql,
+  now: number,
+  reconnected: readonly string[],
+): Promise<string[]> {
+  const { rows } = await sql.query<{ id: string }>(
+    `select id from command
+     where state in ('APPROVED', 'QUEUED')
+        or (state = 'REQUESTED' and type <> 'immobilize' and not emergency)
+        or (state = 'SENT' and (last_sent_at <= $1 or device_id = any($2::text[])))
+        or (state in ('REQUESTED', 'APPROVED', 'QUEUED', 'SENT') and expires_at <= $3)
+        or (state = 'ACKED' and type not in ('immobilize') and expires_at <= $3)
+     order by seq`,
+    [new Date(now - 5_000).toISOString(), [...reconnected], new Date(now).toISOString()],
+  );
+  return rows.map((r) => r.id);
+}
+
 export async function contractOfDevice(sql: Sql, deviceId: string): Promise<string | null> {
   const { rows } = await sql.query<{ id: string }>(
     `select c.id from installation i join contract c on c.machine_id = i.machine_id
@@ -247,10 +430,6 @@ export async function policyContext(
   const approvals = (await approvalsOf(sql, c.id))
     .filter((x) => x.decision === 'approve')
     .map((x) => ({ by: x.by, roles: x.roles, at: x.at }));
-  const { rows: heard } = await sql.query<{ at: Date | null }>(
-    `select greatest((select received_at from latest_position where device_id = $1),
-                     (select changed_at from device_status where device_id = $1 and online)) as at`,
-    [c.deviceId],
-  );
-  return { now, profile, account, warnings, approvals, device: { lastHeardAt: ms(heard[0]?.at ?? null) } };
+  const heard = await lastHeardAt(sql, c.deviceId);
+  return { now, profile, account, warnings, approvals, device: { lastHeardAt: ms(heard) } };
 }

@@ -6,10 +6,11 @@
  */
 import { parse } from 'csv-parse/sync';
 import type { Database, Sql } from '../../db/client.ts';
+import { PaymentSchema } from '../../shared/api/contracts.ts';
+import { InvalidInputError } from '../../shared/errors.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { parseYuan } from '../../shared/money.ts';
-import { HttpError } from '../errors.ts';
-import { type ContractInput, ContractInputSchema, PaymentSchema } from './schemas.ts';
+import { type ContractInput, ContractInputSchema } from './schemas.ts';
 import { addPayments, upsertContract } from './service.ts';
 
 export const CONTRACT_COLUMNS = {
@@ -74,10 +75,10 @@ function readCsv(
   try {
     parsed = parse(text, { columns: true, skip_empty_lines: true, trim: true, bom: true, info: true });
   } catch (e) {
-    throw new HttpError(400, `not readable as CSV: ${(e as Error).message}`);
+    throw new InvalidInputError(`not readable as CSV: ${(e as Error).message}`);
   }
   const header = parse(text, { to_line: 1, bom: true, trim: true })[0] as string[] | undefined;
-  if (!header) throw new HttpError(400, 'empty file: expected a header line');
+  if (!header) throw new InvalidInputError('empty file: expected a header line');
   const missing = columns.required.filter((c) => !header.includes(c));
   const known = new Set<string>([...columns.required, ...columns.optional]);
   const unknown = header.filter((c) => !known.has(c));
@@ -86,7 +87,7 @@ function readCsv(
       missing.length > 0 ? `missing columns: ${missing.join(', ')}` : '',
       unknown.length > 0 ? `unknown columns: ${unknown.join(', ')}` : '',
     ];
-    throw new HttpError(400, parts.filter(Boolean).join('; '));
+    throw new InvalidInputError(parts.filter(Boolean).join('; '));
   }
   return parsed.map((p, i) => ({ row: i + 1, line: p.info.lines, record: p.record }));
 }

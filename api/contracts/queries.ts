@@ -1,10 +1,11 @@
 /** Reads for the contract API: a contract's case file and the accounts list. */
 import type { Sql } from '../../db/client.ts';
 import { assessAccount } from '../../shared/account.ts';
+import type { ContractView } from '../../shared/api/contracts.ts';
 import { localDate } from '../../shared/calendar-date.ts';
 import { standingRecords } from '../../shared/collections.ts';
-import { loadAccountInputs } from './repository.ts';
-import type { AccountsQuery, ContractView } from './schemas.ts';
+import type { AccountsQuery } from './schemas.ts';
+import { loadAccountInputs } from './store.ts';
 
 const iso = (v: Date | string) => new Date(v).toISOString();
 const num = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));

@@ -9,7 +9,7 @@ import type { Logger } from 'pino';
 import type { Database } from '../../db/client.ts';
 import { localDate } from '../../shared/calendar-date.ts';
 import type { StageChange } from '../../shared/live.ts';
-import { refreshAccount } from './repository.ts';
+import { refreshAccount } from './store.ts';
 
 export interface DailyRefreshOptions {
   db: Database;

@@ -1,18 +1,12 @@
 /**
- * The contract API's request and response shapes (zod): they validate requests, and the OpenAPI
- * document is generated from them. Money is integer fen in JSON; CSV imports take yuan (import.ts).
+ * The contract API's request shapes (zod): they validate requests, and the OpenAPI document is
+ * generated from them; the responses are in shared/api/contracts.ts. Money is integer fen in JSON; CSV imports take yuan (import.ts).
  */
 import { z } from 'zod';
-import { isIsoDate } from '../../shared/calendar-date.ts';
+import { AddressSchema, FenSchema, IsoDateSchema, PaymentSchema } from '../../shared/api/contracts.ts';
 import { ACTIVITY_KINDS, CHANNELS, DISPUTE_CATEGORIES } from '../../shared/collections.ts';
+import { PLATFORM_TIME_ZONE } from '../../shared/config.ts';
 
-export const FenSchema = z
-  .number()
-  .int('amounts are whole fen (1 yuan = 100 fen)')
-  .min(0)
-  .max(Number.MAX_SAFE_INTEGER)
-  .describe('amount in fen (1/100 yuan)');
-export const IsoDateSchema = z.string().refine(isIsoDate, 'a date as YYYY-MM-DD').describe('a calendar date');
 const TimeZoneSchema = z.string().refine((tz) => {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
@@ -20,15 +14,8 @@ const TimeZoneSchema = z.string().refine((tz) => {
   } catch {
     return false;
   }
-}, 'an IANA time zone such as Asia/Shanghai');
+}, `an IANA time zone such as ${PLATFORM_TIME_ZONE}`);
 const text = (max: number) => z.string().trim().min(1).max(max);
-
-export const AddressSchema = z.object({
-  kind: z.enum(['home', 'job_site', 'office', 'other']),
-  address: text(500),
-  lat: z.number().min(-90).max(90).nullish(),
-  lon: z.number().min(-180).max(180).nullish(),
-});
 
 export const InstalmentSchema = z.object({
   seq: z.number().int().min(1),
@@ -36,12 +23,6 @@ export const InstalmentSchema = z.object({
   principal: FenSchema,
   interest: FenSchema.default(0),
   fees: FenSchema.default(0),
-});
-
-export const PaymentSchema = z.object({
-  date: IsoDateSchema.describe('the contract-local date the money arrived'),
-  amount: FenSchema.refine((v) => v > 0, 'a payment is more than 0 fen'),
-  reference: text(100).describe("the lender's payment reference: a payment is recorded once per reference"),
 });
 
 export const ContractInputSchema = z
@@ -65,7 +46,7 @@ export const ContractInputSchema = z
       .default(0)
       .describe('per day of the overdue amount; 5 = 0.05 %'),
     graceDays: z.number().int().min(0).max(366).default(0),
-    timezone: TimeZoneSchema.default('Asia/Shanghai'),
+    timezone: TimeZoneSchema.default(PLATFORM_TIME_ZONE),
     firstDueDate: IsoDateSchema.optional().describe('default: one month after startDate'),
     monthlyFee: FenSchema.default(0),
     customer: z.object({
@@ -154,8 +135,6 @@ export const ActivityInputSchema = z
   });
 export type ActivityInput = z.infer<typeof ActivityInputSchema>;
 
-export const IdParamsSchema = z.object({ id: text(64) });
-
 export const AccountsQuerySchema = z.object({
   stage: z.coerce.number().int().min(0).max(3).optional(),
   minStage: z.coerce.number().int().min(0).max(3).optional(),
@@ -165,149 +144,3 @@ export const AccountsQuerySchema = z.object({
   pageSize: z.coerce.number().int().min(1).max(500).default(50),
 });
 export type AccountsQuery = z.infer<typeof AccountsQuerySchema>;
-
-// --- responses ----------------------------------------------------------------------------------
-
-export const ErrorSchema = z.object({ message: z.string(), errors: z.unknown().optional() });
-
-const StageSchema = z.number().int().min(0).max(3);
-
-export const StageChangeSchema = z.object({
-  contractId: z.string(),
-  contractNumber: z.string(),
-  machineId: z.string(),
-  from: StageSchema.nullable(),
-  to: StageSchema,
-  at: z.string(),
-  reason: z.string(),
-});
-
-export const NextActionSchema = z.object({
-  code: z.string(),
-  text: z.string(),
-  alternatives: z.array(z.string()),
-  gpsStopEligible: z.boolean(),
-});
-
-export const OverdueSummarySchema = z.object({
-  asOf: z.string(),
-  stage: StageSchema,
-  overdueInstalments: z.number().int(),
-  overdueAmount: z.number().int(),
-  daysPastDue: z.number().int(),
-  penalty: z.number().int(),
-  dueUnpaid: z.number().int(),
-  totalOutstanding: z.number().int(),
-  totalPaid: z.number().int(),
-  settled: z.boolean(),
-});
-
-export const ActivitySchema = z.object({
-  id: z.number().int(),
-  kind: z.enum(ACTIVITY_KINDS),
-  actor: z.string(),
-  occurredAt: z.string(),
-  channel: z.string().nullable(),
-  outcome: z.string().nullable(),
-  body: z.string(),
-  promisedDate: z.string().nullable(),
-  promisedAmount: z.number().nullable(),
-  disputeCategory: z.string().nullable(),
-  correctsId: z.number().nullable(),
-  resolvesId: z.number().nullable(),
-  /** Replaced by a later correction. */
-  superseded: z.boolean(),
-  promiseStatus: z.enum(['pending', 'kept', 'broken']).nullable(),
-});
-
-export const ContractViewSchema = z.object({
-  id: z.string(),
-  number: z.string(),
-  kind: z.string(),
-  status: z.string(),
-  currency: z.string(),
-  principal: z.number().int(),
-  downPayment: z.number().int(),
-  startDate: z.string(),
-  termMonths: z.number().int(),
-  annualRateBp: z.number().int(),
-  penaltyRateBp: z.number().int(),
-  graceDays: z.number().int(),
-  timezone: z.string(),
-  customer: z.object({
-    id: z.string(),
-    name: z.string(),
-    phone: z.string().nullable(),
-    nationalId: z.string().nullable(),
-    homeAddress: z.string().nullable(),
-    addresses: z.array(AddressSchema.extend({ lat: z.number().nullable(), lon: z.number().nullable() })),
-  }),
-  guarantors: z.array(
-    z.object({ name: z.string(), phone: z.string().nullable(), relation: z.string().nullable() }),
-  ),
-  dealer: z.object({ id: z.string(), name: z.string(), province: z.string().nullable() }).nullable(),
-  machine: z.object({
-    id: z.string(),
-    make: z.string(),
-    model: z.string(),
-    type: z.string(),
-    serial: z.string(),
-    year: z.number().nullable(),
-  }),
-  installations: z.array(
-    z.object({ deviceId: z.string(), installedAt: z.string(), removedAt: z.string().nullable() }),
-  ),
-  overdue: OverdueSummarySchema,
-  instalments: z.array(
-    z.object({
-      seq: z.number().int(),
-      dueDate: z.string(),
-      amountDue: z.number().int(),
-      paid: z.number().int(),
-      unpaid: z.number().int(),
-      status: z.enum(['paid', 'not_due', 'due', 'overdue']),
-      paidOn: z.string().nullable(),
-      daysPastDue: z.number().int(),
-    }),
-  ),
-  payments: z.array(PaymentSchema.extend({ source: z.string() })),
-  promises: z.array(
-    z.object({
-      activityId: z.number().int(),
-      promisedDate: z.string(),
-      promisedAmount: z.number().int(),
-      paidTowards: z.number().int(),
-      status: z.enum(['pending', 'kept', 'broken']),
-    }),
-  ),
-  openDisputes: z.number().int(),
-  nextAction: NextActionSchema,
-  stageHistory: z.array(
-    z.object({ from: StageSchema.nullable(), to: StageSchema, at: z.string(), reason: z.string() }),
-  ),
-});
-export type ContractView = z.infer<typeof ContractViewSchema>;
-
-export const AccountRowSchema = z.object({
-  contractId: z.string(),
-  number: z.string(),
-  customer: z.string(),
-  phone: z.string().nullable(),
-  dealer: z.string().nullable(),
-  machineId: z.string(),
-  deviceId: z.string().nullable(),
-  stage: StageSchema,
-  overdueInstalments: z.number().int(),
-  overdueAmount: z.number().int(),
-  daysPastDue: z.number().int(),
-  penalty: z.number().int(),
-  nextAction: z.string(),
-  asOf: z.string().nullable(),
-});
-
-export const AccountsPageSchema = z.object({
-  total: z.number().int(),
-  page: z.number().int(),
-  pageSize: z.number().int(),
-  items: z.array(AccountRowSchema),
-});

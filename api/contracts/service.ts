@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/client.ts';
 import { addMonthsClamped, type IsoDate, localDate } from '../../shared/calendar-date.ts';
+import { NotFoundError, UnprocessableError } from '../../shared/errors.ts';
 import type { StageChange } from '../../shared/live.ts';
 import type { Payment } from '../../shared/overdue.ts';
 import { buildSchedule } from '../../shared/schedule.ts';
-import { HttpError, notFound } from '../errors.ts';
-import { type ContractRecord, insertPayments, refreshAccount, saveContract } from './repository.ts';
 import type { ActivityInput, ContractInput } from './schemas.ts';
+import { type ContractRecord, insertPayments, refreshAccount, saveContract } from './store.ts';
 
 export interface UpsertResult {
   id: string;
@@ -24,7 +24,7 @@ export async function todayOf(tx: Sql, contractId: string, now: number): Promise
   const { rows } = await tx.query<{ timezone: string }>('select timezone from contract where id = $1', [
     contractId,
   ]);
-  if (!rows[0]) throw notFound(`contract ${contractId}`);
+  if (!rows[0]) throw new NotFoundError(`contract ${contractId}`);
   return localDate(now, rows[0].timezone);
 }
 
@@ -51,7 +51,7 @@ async function resolveMachine(tx: Sql, input: ContractInput): Promise<string> {
   const machine = rows[0];
   if (!machine) {
     const which = input.machineId ? `id ${input.machineId}` : `serial ${input.machineSerial}`;
-    throw new HttpError(422, `no machine with ${which}: provision its GPS device first`);
+    throw new UnprocessableError(`no machine with ${which}: provision its GPS device first`);
   }
   return machine.id;
 }
@@ -118,7 +118,9 @@ export async function addPayments(
   const today = await todayOf(tx, contractId, now);
   const future = payments.find((p) => p.date > today);
   if (future)
-    throw new HttpError(422, `payment ${future.reference} is dated ${future.date}, after today (${today})`);
+    throw new UnprocessableError(
+      `payment ${future.reference} is dated ${future.date}, after today (${today})`,
+    );
   const added = await insertPayments(tx, contractId, payments, source);
   const fresh = new Set(added);
   const duplicates = payments.map((p) => p.reference).filter((r) => !fresh.has(r));
@@ -142,7 +144,7 @@ export async function recordActivity(
 ): Promise<ActivityResult> {
   const today = await todayOf(tx, contractId, now);
   if (a.occurredAt && Date.parse(a.occurredAt) > now + 5 * 60_000) {
-    throw new HttpError(422, 'occurredAt is in the future');
+    throw new UnprocessableError('occurredAt is in the future');
   }
   await checkReference(tx, contractId, a.correctsId, a.kind, 'correctsId');
   await checkReference(tx, contractId, a.resolvesId, 'dispute_raised', 'resolvesId');
@@ -181,7 +183,7 @@ async function checkReference(
     'select kind from activity where id = $1 and contract_id = $2',
     [id, contractId],
   );
-  if (!rows[0]) throw new HttpError(422, `${field}: no record ${id} on this contract`);
+  if (!rows[0]) throw new UnprocessableError(`${field}: no record ${id} on this contract`);
   if (rows[0].kind !== kind)
-    throw new HttpError(422, `${field}: record ${id} is a ${rows[0].kind}, not a ${kind}`);
+    throw new UnprocessableError(`${field}: record ${id} is a ${rows[0].kind}, not a ${kind}`);
 }

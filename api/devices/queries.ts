@@ -3,7 +3,7 @@
  * (the select names every column it reads, so a credential column added later stays out).
  */
 import type { Sql } from '../../db/client.ts';
-import type { MachineRecord } from './registry.ts';
+import type { MachineRecord } from './store.ts';
 
 export interface DeviceView {
   id: string;

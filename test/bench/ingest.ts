@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import pino from 'pino';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { Database, Sql } from '../../db/client.ts';
 import { type TelemetryRow, writeBatch } from '../../ingest/store.ts';
 import { startIngest } from '../../ingest/worker.ts';

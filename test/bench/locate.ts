@@ -12,8 +12,8 @@
  * The last line of output is one JSON object.
  */
 import { parseArgs } from 'node:util';
-import { createLocationRules } from '../../alerts/evaluate.ts';
 import type { Database } from '../../db/client.ts';
+import { createLocationRules } from '../../ingest/rules/evaluate.ts';
 import { rejectUnknownDevices, type TelemetryRow, writeBatch } from '../../ingest/store.ts';
 import { distanceM, type LatLon } from '../../shared/geo.ts';
 import { analyseTrail, type TrailFix } from '../../shared/geo-sites.ts';

@@ -10,11 +10,12 @@
  * minutes while parked, and EXECUTED needs the report after the relay engaged).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { CommandView } from '../../shared/api/commands.ts';
+import type { ContractView } from '../../shared/api/contracts.ts';
 import type { MachineCollection } from '../../shared/map.ts';
-import type { CommandView, ContractView } from '../../web/src/apiTypes.ts';
+import { type E2E, SKIP_BROWSER, startE2E } from '../support/browser.ts';
 import { type CommandDesk, type DeskBox, openCommandDesk } from '../support/command-desk.ts';
 import { waitFor } from '../support/wait.ts';
-import { type E2E, SKIP_BROWSER, startE2E } from './browser.ts';
 
 const HOUR = 3_600_000;
 const REPORT_EVERY_MS = 1000;

@@ -12,13 +12,13 @@ import { DOMParser } from '@xmldom/xmldom';
 import type { FeatureCollection } from 'geojson';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ContractView } from '../../shared/api/contracts.ts';
 import type { MachineCollection } from '../../shared/map.ts';
-import type { ContractView } from '../../web/src/apiTypes.ts';
 import { formatMoney, formatNumber } from '../../web/src/common/format.ts';
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
+import { type E2E, SKIP_BROWSER, startE2E } from '../support/browser.ts';
 import { type CommandDesk, openCommandDesk } from '../support/command-desk.ts';
 import { waitFor } from '../support/wait.ts';
-import { type E2E, SKIP_BROWSER, startE2E } from './browser.ts';
 
 const SIM_DEVICES = 30;
 

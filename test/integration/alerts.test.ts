@@ -3,7 +3,7 @@
  * stays one alert), cleared when the condition has gone, never raised by a normal working day.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { raiseSilentAlerts } from '../../alerts/silence.ts';
+import { raiseSilentAlerts } from '../../api/alerts/silence.ts';
 import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import type { Telemetry } from '../../shared/protocol.ts';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { refreshDueAccounts } from '../../api/contracts/scheduler.ts';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { startTestApp, type TestApp } from '../support/app.ts';
 import { authHeader, createTestUser, loginAs } from '../support/auth.ts';

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { verifyDeviceToken } from '../../api/devices/registry.ts';
+import { verifyDeviceToken } from '../../db/devices.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
 import { engineName, realBroker } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';

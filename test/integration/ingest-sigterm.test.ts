@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { afterEach, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { topics } from '../../shared/protocol.ts';

@@ -11,14 +11,14 @@ import mqtt from 'mqtt';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { startIngest } from '../../ingest/worker.ts';
 import { topics } from '../../shared/protocol.ts';
 import { engineName, realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
+import { startBroker } from '../support/sim-broker.ts';
 import { waitFor } from '../support/wait.ts';
-import { startBroker } from './sim-broker.ts';
 
 const tag = randomBytes(3).toString('hex');
 const known = `U${tag}-known`;

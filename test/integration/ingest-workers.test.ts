@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { Database } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { startIngest } from '../../ingest/worker.ts';

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import { loadMigrations, migrate } from '../../db/migrate.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';

@@ -14,7 +14,7 @@ import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { Credentials } from '../../broker/embedded.ts';
 import { type Telemetry, topics } from '../../shared/protocol.ts';
 import { SimDevice } from '../../simulators/device.ts';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseRecording } from '../../simulators/recording.ts';
-import { listen, startBroker, type TestBroker, waitFor } from './sim-broker.ts';
+import { listen, startBroker, type TestBroker, waitFor } from '../support/sim-broker.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = 'test/fixtures/sim-traffic.ndjson';

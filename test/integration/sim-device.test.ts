@@ -2,7 +2,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseTelemetryMessage, type Telemetry } from '../../shared/protocol.ts';
 import { SimDevice } from '../../simulators/device.ts';
-import { listen, startBroker, waitFor } from './sim-broker.ts';
+import { listen, startBroker, waitFor } from '../support/sim-broker.ts';
 
 const T0 = Date.now() - 60_000;
 const report = (seq: number): Telemetry => ({ v: 1, seq, ts: T0 + seq * 1000, lat: 34.2, lon: 117.2 });

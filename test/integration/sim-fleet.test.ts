@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { parseTelemetryMessage, parseTopic, type Telemetry } from '../../shared/protocol.ts';
 import { createFleet } from '../../simulators/fleet.ts';
 import { runFleet } from '../../simulators/run-fleet.ts';
-import { listen, startBroker, waitFor } from './sim-broker.ts';
+import { listen, startBroker, waitFor } from '../support/sim-broker.ts';
 
 const HOUR = 3_600_000;
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -8,7 +8,7 @@
  */
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import { hasUsableFix, type Telemetry, topics } from '../../shared/protocol.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { createFleet, type SimEvent, type SimMachine } from '../../simulators/fleet.ts';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseTelemetryMessage } from '../../shared/protocol.ts';
 import { runLoad } from '../../simulators/load.ts';
-import { listen, startBroker, type TestBroker } from './sim-broker.ts';
+import { listen, startBroker, type TestBroker } from '../support/sim-broker.ts';
 
 let broker: TestBroker | null = null;
 afterEach(async () => {

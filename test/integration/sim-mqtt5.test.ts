@@ -12,7 +12,7 @@ import { parseTelemetryMessage } from '../../shared/protocol.ts';
 import { NO_FAULTS } from '../../simulators/faults.ts';
 import { createFleet } from '../../simulators/fleet.ts';
 import { runFleet } from '../../simulators/run-fleet.ts';
-import { listen, waitFor } from './sim-broker.ts';
+import { listen, waitFor } from '../support/sim-broker.ts';
 
 function mosquittoPath(): string | null {
   try {

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { recordTraffic } from '../../simulators/record.ts';
 import { parseRecording } from '../../simulators/recording.ts';
 import { replayTraffic } from '../../simulators/replay.ts';
-import { listen, startBroker, waitFor } from './sim-broker.ts';
+import { listen, startBroker, waitFor } from '../support/sim-broker.ts';
 
 const messages = parseRecording(
   readFileSync(new URL('../fixtures/sim-traffic.ndjson', import.meta.url), 'utf8'),

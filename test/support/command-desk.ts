@@ -5,7 +5,7 @@
  * real broker would otherwise keep its persistent session and retained status for later runs).
  */
 import { expect } from 'vitest';
-import { provisionDevices } from '../../api/devices/registry.ts';
+import { provisionDevices } from '../../api/devices/store.ts';
 import type { Role } from '../../shared/roles.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { BoxFirmware } from '../../simulators/firmware.ts';

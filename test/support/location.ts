@@ -1,6 +1,11 @@
 /** Machines, reports and the ingest transaction for the location and alert tests. */
-import { createLocationRules, type LocationOutcome, type LocationRules } from '../../alerts/evaluate.ts';
+
 import type { Database, Sql } from '../../db/client.ts';
+import {
+  createLocationRules,
+  type LocationOutcome,
+  type LocationRules,
+} from '../../ingest/rules/evaluate.ts';
 import { rejectUnknownDevices, writeBatch } from '../../ingest/store.ts';
 import type { Telemetry } from '../../shared/protocol.ts';
 

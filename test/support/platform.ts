@@ -2,7 +2,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type Platform, type PlatformDeps, startPlatform } from '../../main.ts';
+import { type Platform, startPlatform } from '../../main.ts';
+
+/** What startPlatform takes besides its configuration: the clock, for tests that drive it. */
+type PlatformDeps = NonNullable<Parameters<typeof startPlatform>[2]>;
+
 import type { Config } from '../../shared/config.ts';
 import { TEST_JWT_SECRET } from './auth.ts';
 import { forgetSessions, uniqueIngestIdentity } from './broker-sessions.ts';

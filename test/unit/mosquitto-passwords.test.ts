@@ -3,13 +3,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  mosquittoPasswordHash,
-  mosquittoPasswordMatches,
-  renderPasswordFile,
-  replaceFile,
-} from '../../broker/mosquitto-passwords.ts';
+import { renderPasswordFile, replaceFile } from '../../broker/mosquitto-passwords.ts';
 import { parseConfig } from '../../shared/config.ts';
+import { mosquittoPasswordHash, mosquittoPasswordMatches } from '../../shared/credentials.ts';
 
 // `mosquitto_passwd -b passwd dev-x s3cret-token` (mosquitto 2.0.11).
 const FROM_MOSQUITTO_PASSWD =

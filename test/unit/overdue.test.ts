@@ -19,7 +19,7 @@ import {
   tableOf,
   whole,
   yuan,
-} from './overdue-doc.ts';
+} from '../support/overdue-doc.ts';
 
 const examples = docSections(readOverdueDoc(), 'Worked examples');
 

@@ -7,7 +7,15 @@ import {
   instalmentAmount,
   type ScheduleTerms,
 } from '../../shared/schedule.ts';
-import { docSections, field, instalmentsOf, readOverdueDoc, tableOf, whole, yuan } from './overdue-doc.ts';
+import {
+  docSections,
+  field,
+  instalmentsOf,
+  readOverdueDoc,
+  tableOf,
+  whole,
+  yuan,
+} from '../support/overdue-doc.ts';
 
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 

@@ -1,7 +1,7 @@
 /** Alerts, newest first, open by default; acknowledge says "seen, being handled". Live. */
 import { useState } from 'react';
+import type { AlertAnswer as AlertView } from '../../../shared/api/alerts.ts';
 import { postJson } from '../api.ts';
-import type { AlertView } from '../apiTypes.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
 import { useNotice } from '../live/events.ts';

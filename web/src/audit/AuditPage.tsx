@@ -1,5 +1,5 @@
 /** The audit log with the hash chain's verification status (auditors and administrators). */
-import type { AuditEntry, AuditVerify } from '../apiTypes.ts';
+import type { AuditPage as AuditEntries, AuditVerify } from '../../../shared/api/audit.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
 
@@ -7,7 +7,7 @@ export function AuditPage() {
   const f = useFormat();
   const { t } = f;
   const verify = useApi<AuditVerify>('/api/audit/verify');
-  const entries = useApi<{ entries: AuditEntry[]; next: number | null }>('/api/audit?limit=200');
+  const entries = useApi<AuditEntries>('/api/audit?limit=200');
   const v = verify.data;
   return (
     <div className="audit" data-testid="audit-page">

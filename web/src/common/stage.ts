@@ -13,6 +13,7 @@ export const NO_CONTRACT_COLOR = '#9aa0a6';
 /** The ring drawn round a machine whose relay is engaged (starter or fuel circuit cut). */
 export const RELAY_ENGAGED_COLOR = '#1b1b3a';
 
-export function stageColor(stage: Stage | null): string {
-  return stage === null ? NO_CONTRACT_COLOR : STAGE_COLORS[stage];
+/** The api's answers carry a stage as an integer 0-3 (shared/api/contracts.ts). */
+export function stageColor(stage: Stage | number | null): string {
+  return stage === null ? NO_CONTRACT_COLOR : STAGE_COLORS[stage as Stage];
 }

@@ -1,7 +1,7 @@
 /** Accounts by stage, worst first: overdue figures and the next action; a row opens the case file. */
 import { useState } from 'react';
-import type { AccountsPage as Page } from '../apiTypes.ts';
-import { STAGE_COLORS } from '../common/stage.ts';
+import type { AccountsPage as Page } from '../../../shared/api/contracts.ts';
+import { STAGE_COLORS, stageColor } from '../common/stage.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
 import { useNotice } from '../live/events.ts';
@@ -77,7 +77,7 @@ export function AccountsPage({ defaultStage }: { defaultStage: number | null }) 
               <td>{a.customer}</td>
               <td>{a.dealer ?? ''}</td>
               <td>
-                <span className="dot" style={{ background: STAGE_COLORS[a.stage] }} /> {a.stage}
+                <span className="dot" style={{ background: stageColor(a.stage) }} /> {a.stage}
               </td>
               <td className="num">{f.money(a.overdueAmount)}</td>
               <td className="num">{f.number(a.daysPastDue)}</td>

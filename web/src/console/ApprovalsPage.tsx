@@ -1,5 +1,5 @@
 /** Commands waiting for a second risk manager, oldest last; live as requests come and go. */
-import type { CommandSummary } from '../apiTypes.ts';
+import type { CommandSummary } from '../../../shared/api/commands.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
 import { useNotice } from '../live/events.ts';

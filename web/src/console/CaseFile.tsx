@@ -4,9 +4,10 @@
  * their live timelines and, for risk managers, GPS stop.
  */
 import { type FormEvent, useState } from 'react';
+import type { CommandSummary } from '../../../shared/api/commands.ts';
+import type { Activity, ContractView } from '../../../shared/api/contracts.ts';
 import { ACTIVITY_KINDS, CHANNELS } from '../../../shared/collections.ts';
 import { postJson } from '../api.ts';
-import type { Activity, CommandSummary, ContractView } from '../apiTypes.ts';
 import type { Abilities } from '../common/abilities.ts';
 import { navigate } from '../common/route.ts';
 import { stageColor } from '../common/stage.ts';

@@ -4,8 +4,8 @@
  * are offered to risk managers while the state allows.
  */
 import { useState } from 'react';
+import type { CommandView } from '../../../shared/api/commands.ts';
 import { postJson } from '../api.ts';
-import type { CommandView } from '../apiTypes.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
 import { useNotice } from '../live/events.ts';

@@ -1,5 +1,5 @@
 /** The policy's evaluation in plain words: the decision, what is satisfied and what is missing. */
-import type { Evaluation as EvaluationView } from '../apiTypes.ts';
+import type { Evaluation as EvaluationView } from '../../../shared/api/commands.ts';
 import { useFormat } from '../i18n/index.ts';
 
 export function Evaluation({ evaluation: e }: { evaluation: EvaluationView }) {

@@ -5,8 +5,9 @@
  * case file's command list with its live timeline.
  */
 import { type FormEvent, useState } from 'react';
+import type { CommandView } from '../../../shared/api/commands.ts';
+import type { ContractView } from '../../../shared/api/contracts.ts';
 import { postJson } from '../api.ts';
-import type { CommandView, ContractView } from '../apiTypes.ts';
 import { useFormat } from '../i18n/index.ts';
 import { Evaluation } from './Evaluation.tsx';
 

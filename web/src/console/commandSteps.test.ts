@@ -7,6 +7,7 @@ const tr = (from: string | null, to: string, at: string, actor = 'system') => ({
   at,
   actor,
   reason: '',
+  policy: null,
 });
 
 describe('command timeline', () => {

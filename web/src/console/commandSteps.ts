@@ -2,7 +2,7 @@
  * A command's progress as the timeline shows it: the lifecycle's steps in order, each reached (with
  * when and by whom) or not yet, and the end it came to if it stopped early. Pure.
  */
-import type { CommandView } from '../apiTypes.ts';
+import type { CommandView } from '../../../shared/api/commands.ts';
 
 export const LIFECYCLE = ['REQUESTED', 'APPROVED', 'QUEUED', 'SENT', 'ACKED', 'EXECUTED'] as const;
 export const ENDINGS = ['REJECTED', 'CANCELLED', 'EXPIRED', 'FAILED'] as const;

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { MachineCollection, MachineFeature, Stage } from '../../../shared/map.ts';
+import { machine } from '../../../test/support/machine-features.ts';
 import { LiveController, type LiveSocket } from './controller.ts';
-import { machine } from './testFeatures.ts';
 
 class FakeSocket implements LiveSocket {
   connectListeners: (() => void)[] = [];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { machine } from '../../../test/support/machine-features.ts';
 import {
   applyStageFilter,
   type FleetIndex,
@@ -7,7 +8,6 @@ import {
   passesStageFilter,
   toCollection,
 } from './fleet.ts';
-import { machine } from './testFeatures.ts';
 
 const T0 = '2025-03-01T08:00:00.000Z';
 const T1 = '2025-03-01T08:00:05.000Z';

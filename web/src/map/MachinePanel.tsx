@@ -4,9 +4,10 @@
  * and trail exports.
  */
 import { useEffect, useState } from 'react';
+import type { ContractView } from '../../../shared/api/contracts.ts';
+import type { MachineHistory, SitesAnswerView as SitesAnswer } from '../../../shared/api/location.ts';
 import type { MachineFeature } from '../../../shared/map.ts';
 import { download, getJson } from '../api.ts';
-import type { ContractView, MachineHistory, SitesAnswer } from '../apiTypes.ts';
 import { UNKNOWN } from '../common/format.ts';
 import { navigate } from '../common/route.ts';
 import { stageColor } from '../common/stage.ts';

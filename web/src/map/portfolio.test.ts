@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { MachineCollection } from '../../../shared/map.ts';
-import { machine } from '../live/testFeatures.ts';
+import { machine } from '../../../test/support/machine-features.ts';
 import { ALL_PORTFOLIOS, filterPortfolio, passesPortfolio, portfolioOptions } from './portfolio.ts';
 
 const T = '2026-03-01T08:00:00.000Z';

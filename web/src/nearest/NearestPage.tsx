@@ -1,7 +1,7 @@
 /** The browser's location → stage-3 machines nearest first; a tap shows one on the map. */
 import { useState } from 'react';
+import type { NearestMachine } from '../../../shared/api/location.ts';
 import { getJson } from '../api.ts';
-import type { NearestMachine } from '../apiTypes.ts';
 import { navigate } from '../common/route.ts';
 import { useFormat } from '../i18n/index.ts';
 

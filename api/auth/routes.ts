@@ -1,0 +1,122 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { ROLES, type Role } from '../../shared/roles.ts';
+import type { Auth } from './service.ts';
+import { LoginThrottledError } from './throttle.ts';
+
+const userSchema = {
+  type: 'object',
+  required: ['id', 'username', 'name', 'roles'],
+  properties: {
+    id: { type: 'string' },
+    username: { type: 'string' },
+    name: { type: 'string' },
+    roles: { type: 'array', items: { type: 'string', enum: [...ROLES] } },
+  },
+} as const;
+
+const messageSchema = { type: 'object', required: ['message'], properties: { message: { type: 'string' } } };
+
+export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth }) => {
+  app.post<{ Body: { username: string; password: string } }>(
+    '/auth/login',
+    {
+      config: { access: 'public' },
+      schema: {
+        tags: ['auth'],
+        summary: 'Sign in: user name and password for a bearer token (JWT) with its expiry',
+        description:
+          'After too many failed sign-ins for a user name, or from one address, within a window ' +
+          '(LOGIN_MAX_FAILURES, LOGIN_MAX_FAILURES_PER_ADDRESS, LOGIN_FAILURE_WINDOW) further attempts ' +
+          'get 429 with Retry-After (seconds), whatever the password, until the oldest of those ' +
+          'failures leaves the window. A successful sign-in starts the user name count again.',
+        body: {
+          type: 'object',
+          required: ['username', 'password'],
+          properties: {
+            username: { type: 'string', minLength: 1, maxLength: 200 },
+            password: { type: 'string', minLength: 1, maxLength: 1024 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['token', 'user', 'expiresAt'],
+            properties: {
+              token: { type: 'string' },
+              user: userSchema,
+              expiresAt: { type: 'string', format: 'date-time' },
+            },
+          },
+          401: messageSchema,
+          429: {
+            ...messageSchema,
+            description:
+              'too many failed sign-ins; the Retry-After header says in how many seconds to try again',
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      let result: Awaited<ReturnType<Auth['login']>>;
+      try {
+        result = await auth.login(request.body.username, request.body.password, {
+          // The connection's address; proxies in front are accounted for by LOGIN_PROXY_HOPS.
+          remoteAddress: request.socket.remoteAddress,
+          forwardedFor: request.headers['x-forwarded-for'],
+        });
+      } catch (e) {
+        if (!(e instanceof LoginThrottledError)) throw e;
+        return reply
+          .status(429)
+          .header('retry-after', String(e.retryAfterSeconds))
+          .send({ message: e.message });
+      }
+      if (!result) return reply.status(401).send({ message: 'wrong username or password' });
+      return { ...result, expiresAt: result.expiresAt.toISOString() };
+    },
+  );
+
+  app.get(
+    '/auth/me',
+    {
+      config: { access: [...ROLES] as Role[] },
+      schema: { tags: ['auth'], summary: 'Who the bearer token belongs to', response: { 200: userSchema } },
+    },
+    async (request) => request.user,
+  );
+
+  app.post<{ Body: { username: string } }>(
+    '/auth/unlock',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags: ['auth'],
+        summary: "Lift a user name's sign-in lock now, before its failures age out (admin)",
+        description:
+          'The failures stop counting for the user name, as after a successful sign-in; they still ' +
+          'count for their client addresses. Recorded in the audit log as auth.unlock. Unknown ' +
+          'names are accepted like known ones (they are counted and locked the same way).',
+        body: {
+          type: 'object',
+          required: ['username'],
+          additionalProperties: false,
+          properties: { username: { type: 'string', minLength: 1, maxLength: 200 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['username', 'failures'],
+            properties: {
+              username: { type: 'string' },
+              failures: {
+                type: 'integer',
+                description: 'failures that counted for the name and no longer do (0: none did)',
+              },
+            },
+          },
+        },
+      },
+    },
+    async (request) => auth.unlock(request.body.username, request.user.username),
+  );
+};

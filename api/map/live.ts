@@ -1,0 +1,127 @@
+/**
+ * Live map updates. Ingest announces committed position advances on the broker; every api node
+ * listens, collapses bursts to the latest per device, joins them to contract and stage in one query
+ * and pushes them to browsers over socket.io — so a burst of 10,000 reports is one emit, not 10,000.
+ */
+import type { Server as HttpServer } from 'node:http';
+import type { MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import { Server } from 'socket.io';
+import type { Sql } from '../../db/client.ts';
+import type { AlertView } from '../../shared/alerts.ts';
+import {
+  type ClientToServerEvents,
+  type CommandUpdate,
+  LIVE_ALERTS_TOPIC,
+  LIVE_COMMANDS_TOPIC,
+  LIVE_POSITIONS_TOPIC,
+  LIVE_STAGES_TOPIC,
+  type ServerToClientEvents,
+  type StageChange,
+} from '../../shared/live.ts';
+import { ALL_ROLES, mayCall } from '../../shared/roles.ts';
+import type { Authenticate } from '../auth/access.ts';
+import { findMachines } from './queries.ts';
+
+/** Who may watch live positions: the same roles as GET /api/map/machines. */
+const LIVE_ACCESS = ALL_ROLES;
+
+export interface LiveOptions {
+  db: Sql;
+  mqtt: MqttClient;
+  logger: Logger;
+  /** Checks the token a browser sends in the handshake (`io({ auth: { token } })`). */
+  authenticate: Authenticate;
+  flushEveryMs?: number;
+}
+
+export interface Live {
+  io: Server<ClientToServerEvents, ServerToClientEvents>;
+  close(): Promise<void>;
+}
+
+export function attachLive(http: HttpServer, options: LiveOptions): Live {
+  const { db, mqtt, logger } = options;
+  const io = new Server<ClientToServerEvents, ServerToClientEvents>(http, { serveClient: false });
+  // No socket without a valid token: the client sees connect_error with this message and signs in again.
+  io.use((socket, next) => {
+    const token: unknown = socket.handshake.auth?.token;
+    if (typeof token !== 'string' || token === '') return next(new Error('unauthorized'));
+    options.authenticate(token).then(
+      (user) => {
+        if (!user) return next(new Error('unauthorized'));
+        if (!mayCall(user.roles, LIVE_ACCESS)) return next(new Error('forbidden'));
+        socket.data.user = user;
+        next();
+      },
+      (e: unknown) => {
+        logger.error({ err: e }, 'socket authentication failed');
+        next(new Error('unauthorized'));
+      },
+    );
+  });
+  const pending = new Set<string>();
+
+  // A stage change re-colours the machine on the map: its device joins the next map push.
+  const onStageChanges = async (changes: StageChange[]) => {
+    io.emit('stages:update', changes);
+    const { rows } = await db.query<{ device_id: string }>(
+      'select device_id from installation where removed_at is null and machine_id = any($1::text[])',
+      [changes.map((c) => c.machineId)],
+    );
+    for (const r of rows) pending.add(r.device_id);
+  };
+
+  // What each live topic on the broker becomes for the browsers.
+  const handlers: Record<string, (parsed: unknown) => void> = {
+    [LIVE_POSITIONS_TOPIC]: (parsed) => {
+      for (const u of parsed as { deviceId: string }[]) pending.add(u.deviceId);
+    },
+    [LIVE_STAGES_TOPIC]: (parsed) => {
+      onStageChanges(parsed as StageChange[]).catch((e) => logger.error({ err: e }, 'stage update failed'));
+    },
+    [LIVE_ALERTS_TOPIC]: (parsed) => io.emit('alerts:update', parsed as AlertView[]),
+    [LIVE_COMMANDS_TOPIC]: (parsed) => io.emit('commands:update', parsed as CommandUpdate[]),
+  };
+
+  const onMessage = (topic: string, payload: Buffer) => {
+    const handle = handlers[topic];
+    if (!handle) return;
+    try {
+      handle(JSON.parse(payload.toString()));
+    } catch (e) {
+      logger.warn({ err: e }, 'unreadable live update');
+    }
+  };
+  mqtt.on('message', onMessage);
+  mqtt.subscribe(Object.keys(handlers), { qos: 0 });
+
+  let flushing = false;
+  const timer = setInterval(async () => {
+    if (flushing || pending.size === 0 || io.engine.clientsCount === 0) {
+      if (io.engine.clientsCount === 0) pending.clear();
+      return;
+    }
+    flushing = true;
+    const deviceIds = [...pending];
+    pending.clear();
+    try {
+      const { features } = await findMachines(db, { deviceIds });
+      if (features.length > 0) io.emit('machines:update', features);
+    } catch (e) {
+      logger.error({ err: e }, 'live update failed');
+    } finally {
+      flushing = false;
+    }
+  }, options.flushEveryMs ?? 500);
+
+  return {
+    io,
+    async close() {
+      clearInterval(timer);
+      mqtt.off('message', onMessage);
+      // The http server belongs to fastify, which closes it; here only the sockets end.
+      io.disconnectSockets(true);
+    },
+  };
+}

@@ -1,0 +1,64 @@
+/**
+ * The broker side of a process: the embedded aedes broker when no MQTT_URL is configured, the
+ * Mosquitto password file kept in step with the registry when MOSQUITTO_PASSWORD_FILE is, and the
+ * service account the platform's own clients (ingest, api) connect with. The registry's checks are
+ * handed in, so the broker knows devices only through them.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { Sql } from '../db/client.ts';
+import type { Config } from '../shared/config.ts';
+import { serviceOrDevice, startEmbeddedBroker } from './embedded.ts';
+import { keepPasswordFileInSync } from './mosquitto-sync.ts';
+
+export interface BrokerDeps {
+  db: Sql;
+  logger: Logger;
+  /** True when the token is the device's current one and the device is enabled. */
+  verifyDevice(deviceId: string, token: string): Promise<boolean>;
+  /** Registers a listener for changes of device credentials; returns its removal. */
+  onCredentialsChanged(listener: () => Promise<void>): () => void;
+}
+
+export interface BrokerHandle {
+  /** Where the platform's clients connect. */
+  url: string;
+  embedded: boolean;
+  /** The platform's service account: random per run on the embedded broker, configured otherwise. */
+  service: { username?: string | undefined; password?: string | undefined };
+  stop(): Promise<void>;
+}
+
+const SERVICE_USER = 'svc-platform';
+
+export async function startBroker(config: Config, deps: BrokerDeps): Promise<BrokerHandle> {
+  const stops: (() => Promise<void>)[] = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) {
+      await s().catch((e) => deps.logger.error({ err: e }, 'error while stopping'));
+    }
+  };
+  try {
+    if (config.MOSQUITTO_PASSWORD_FILE) {
+      stops.push(
+        await keepPasswordFileInSync({
+          db: deps.db,
+          path: config.MOSQUITTO_PASSWORD_FILE,
+          logger: deps.logger,
+          onCredentialsChanged: deps.onCredentialsChanged,
+        }),
+      );
+    }
+    if (config.MQTT_URL !== undefined) {
+      const service = { username: config.MQTT_USERNAME, password: config.MQTT_PASSWORD };
+      return { url: config.MQTT_URL, embedded: false, service, stop };
+    }
+    const service = { username: SERVICE_USER, password: randomBytes(16).toString('hex') };
+    const broker = await startEmbeddedBroker(config.MQTT_PORT, serviceOrDevice(service, deps.verifyDevice));
+    stops.push(() => broker.close());
+    return { url: broker.url, embedded: true, service, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
