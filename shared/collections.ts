@@ -39,8 +39,13 @@ export interface Activity {
   id: number;
   kind: ActivityKind;
   actor: string;
-  /** ISO instant. */
+  /** ISO instant: when it happened, as the person recording it says. */
   occurredAt: string;
+  /**
+   * ISO instant: when the platform recorded it, by the server's clock. What the GPS-stop policy
+   * counts from: a claim can be backdated, this cannot.
+   */
+  recordedAt: string;
   /** The contract-local date it happened on (promises count payments from that day). */
   occurredOn: IsoDate;
   channel: Channel | null;

@@ -23,6 +23,11 @@ export interface PolicyProfile {
   warningHours: number;
   /** … through at least this many different channels. */
   warningChannels: number;
+  /**
+   * A warning counts for this many days after it was recorded: a customer warned a year ago has not
+   * been warned of today's measure. Warnings from before the account was last cured never count.
+   */
+  warningValidDays: number;
   /** When set, a further (final) warning within this many hours of the earliest send is also required. */
   finalWarningHours: number | null;
   /** The device must have reported within this many minutes (a silent box cannot confirm anything). */
@@ -40,6 +45,7 @@ export const PROFILES: Record<string, PolicyProfile> = {
     minStage: 3,
     warningHours: 72,
     warningChannels: 2,
+    warningValidDays: 30,
     finalWarningHours: null,
     maxSilenceMinutes: 60,
     emergencyReleaseHours: 48,
@@ -51,6 +57,7 @@ export const PROFILES: Record<string, PolicyProfile> = {
     minStage: 3,
     warningHours: 72,
     warningChannels: 2,
+    warningValidDays: 30,
     finalWarningHours: 48,
     maxSilenceMinutes: 30,
     emergencyReleaseHours: 24,
@@ -73,8 +80,13 @@ export interface PolicyContext {
     /** A documented override of an open dispute (who and why), or null. */
     disputeOverride: { by: string; reason: string } | null;
     pendingPromise: boolean;
+    /** When the account last fell below `minStage` (a cure), epoch ms; null if never. */
+    curedAt: number | null;
   } | null;
-  /** GPS-stop warning notices from the collection records. */
+  /**
+   * GPS-stop warning notices from the collection records; `at` is when the platform recorded each
+   * (the server's clock), never the time its author claims.
+   */
   warnings: readonly { at: number; channel: string }[];
   /** Approvals recorded for this command. */
   approvals: readonly { by: string; roles: readonly Role[]; at: number }[];
@@ -135,22 +147,24 @@ export function evaluate(request: PolicyRequest, ctx: PolicyContext): Evaluation
   if (a.pendingPromise) blockers.push('a promise to pay is still pending');
   else reasons.push('no promise to pay pending');
 
+  // Warnings that count: recorded, not stale, and since the last cure (a cure resets the ladder).
+  const warnings = countingWarnings(ctx.warnings, ctx.now, p, a.curedAt);
   const due = ctx.now - p.warningHours * HOUR;
-  const early = ctx.warnings.filter((w) => w.at <= due);
+  const early = warnings.filter((w) => w.at <= due);
   const channels = new Set(early.map((w) => w.channel));
   if (channels.size >= p.warningChannels) {
     reasons.push(`warned at least ${p.warningHours} h before through ${[...channels].sort().join(', ')}`);
   } else {
-    const all = new Set(ctx.warnings.map((w) => w.channel));
-    const ready = earliestWarningTime(ctx.warnings, p);
+    const all = new Set(warnings.map((w) => w.channel));
+    const ready = earliestWarningTime(warnings, p);
     pending.push(
       all.size >= p.warningChannels && ready !== null
         ? `the warning period runs until ${fmt(ready)} (${p.warningHours} h after the warnings through ${p.warningChannels} channels)`
-        : `a GPS-stop warning through ${p.warningChannels} channels at least ${p.warningHours} h before (have ${channels.size} old enough, ${all.size} in all)`,
+        : `a GPS-stop warning through ${p.warningChannels} channels at least ${p.warningHours} h before (have ${channels.size} old enough, ${all.size} in all; a warning counts for ${p.warningValidDays} days, and not from before a cure)`,
     );
   }
   if (p.finalWarningHours !== null) {
-    const recent = ctx.warnings.some((w) => w.at >= ctx.now - p.finalWarningHours! * HOUR && w.at <= ctx.now);
+    const recent = warnings.some((w) => w.at >= ctx.now - p.finalWarningHours! * HOUR);
     if (recent) reasons.push(`a final warning within the last ${p.finalWarningHours} h`);
     else pending.push(`a final warning within ${p.finalWarningHours} h before sending`);
   }
@@ -182,6 +196,17 @@ function finish(reasons: string[], blockers: string[], pending: string[]): Evalu
  * The earliest time at which the warnings recorded so far satisfy the warning period: the moment the
  * N-th distinct channel's earliest warning is `warningHours` old. Null when fewer channels exist.
  */
+/** The warnings the policy counts at `now`: recorded by then, within their validity, after the last cure. */
+export function countingWarnings<W extends { at: number }>(
+  warnings: readonly W[],
+  now: number,
+  p: Pick<PolicyProfile, 'warningValidDays'>,
+  curedAt: number | null,
+): W[] {
+  const from = now - p.warningValidDays * 24 * HOUR;
+  return warnings.filter((w) => w.at <= now && w.at > from && (curedAt === null || w.at > curedAt));
+}
+
 export function earliestWarningTime(
   warnings: readonly { at: number; channel: string }[],
   p: Pick<PolicyProfile, 'warningHours' | 'warningChannels'>,

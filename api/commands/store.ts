@@ -392,6 +392,16 @@ export async function deviceOfContract(sql: Sql, contractId: string): Promise<st
   return rows[0]?.device_id ?? null;
 }
 
+/** When the account last fell from `minStage` or above to below it (a cure), epoch ms; null if never. */
+async function lastCure(sql: Sql, contractId: string, minStage: number): Promise<number | null> {
+  const { rows } = await sql.query<{ at: Date | null }>(
+    `select max(changed_at) as at from stage_change
+     where contract_id = $1 and from_stage >= $2 and to_stage < $2`,
+    [contractId, minStage],
+  );
+  return ms(rows[0]?.at ?? null);
+}
+
 /** Everything the policy looks at for a command, read now. */
 export async function policyContext(
   sql: Sql,
@@ -405,7 +415,8 @@ export async function policyContext(
     const loaded = await loadAccountInputs(sql, c.contractId);
     if (loaded) {
       const a = assessAccount(loaded.inputs, localDate(now, loaded.contract.timezone));
-      const openSince = Math.min(...a.openDisputes.map((d) => Date.parse(d.occurredAt)));
+      // By the server's clock throughout: when each record was made, not when its author says.
+      const lastRaised = Math.max(...a.openDisputes.map((d) => Date.parse(d.recordedAt)));
       const { rows: overrides } = await sql.query<{ by_user: string; reason: string; at: Date }>(
         'select by_user, reason, at from dispute_override where contract_id = $1 order by at desc limit 1',
         [c.contractId],
@@ -414,17 +425,19 @@ export async function policyContext(
       account = {
         stage: a.overdue.settled ? 0 : a.overdue.stage,
         openDispute: a.openDisputes.length > 0,
-        // An override counts only if made after the disputes it overrides were raised.
+        // An override covers the disputes raised before it, not one raised after it.
         disputeOverride:
-          override && new Date(override.at).getTime() >= openSince
+          override && new Date(override.at).getTime() >= lastRaised
             ? { by: override.by_user, reason: override.reason }
             : null,
         pendingPromise: a.promises.some((p) => p.status === 'pending'),
+        curedAt: await lastCure(sql, c.contractId, profile.minStage),
       };
-      // Warnings that stand: a corrected warning counts with its correction's channel and time.
+      // Warnings that stand: a corrected warning counts with its correction's channel, from when
+      // the correction was recorded.
       warnings = standingRecords(loaded.inputs.activities)
         .filter((x) => x.kind === 'gps_stop_warning' && x.channel !== null)
-        .map((x) => ({ at: Date.parse(x.occurredAt), channel: x.channel as string }));
+        .map((x) => ({ at: Date.parse(x.recordedAt), channel: x.channel as string }));
     }
   }
   const approvals = (await approvalsOf(sql, c.id))

@@ -39,7 +39,7 @@ export async function refreshDueAccounts(
       );
       const asOf = current[0]?.stage_as_of;
       if (asOf !== null && asOf !== undefined && asOf >= today) return null;
-      return refreshAccount(tx, r.id, today, 'daily recomputation');
+      return refreshAccount(tx, r.id, today, 'daily recomputation', now);
     });
     if (change) changes.push(change);
   }

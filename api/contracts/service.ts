@@ -125,7 +125,7 @@ export async function addPayments(
   const fresh = new Set(added);
   const duplicates = payments.map((p) => p.reference).filter((r) => !fresh.has(r));
   const stageChange =
-    added.length > 0 ? await refreshAccount(tx, contractId, today, 'payment received') : null;
+    added.length > 0 ? await refreshAccount(tx, contractId, today, 'payment received', now) : null;
   return { added, duplicates, stageChange };
 }
 
@@ -150,8 +150,8 @@ export async function recordActivity(
   await checkReference(tx, contractId, a.resolvesId, 'dispute_raised', 'resolvesId');
   const { rows } = await tx.query<{ id: number | string }>(
     `insert into activity (contract_id, kind, actor, occurred_at, channel, outcome, body, promised_date,
-                           promised_amount, dispute_category, corrects_id, resolves_id)
-     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) returning id`,
+                           promised_amount, dispute_category, corrects_id, resolves_id, recorded_at)
+     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) returning id`,
     [
       contractId,
       a.kind,
@@ -165,9 +165,11 @@ export async function recordActivity(
       a.disputeCategory ?? null,
       a.correctsId ?? null,
       a.resolvesId ?? null,
+      // The server's stamp, never the client's claim: the GPS-stop policy counts from it.
+      new Date(now).toISOString(),
     ],
   );
-  const stageChange = await refreshAccount(tx, contractId, today, `${a.kind} recorded`);
+  const stageChange = await refreshAccount(tx, contractId, today, `${a.kind} recorded`, now);
   return { id: Number(rows[0]?.id), stageChange };
 }
 

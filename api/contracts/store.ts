@@ -224,6 +224,7 @@ interface ActivityRow {
   kind: Activity['kind'];
   actor: string;
   occurred_at: Date | string;
+  recorded_at: Date | string;
   channel: Activity['channel'];
   outcome: string | null;
   body: string;
@@ -236,7 +237,7 @@ interface ActivityRow {
 
 export async function loadActivities(tx: Sql, contractId: string, timeZone: string): Promise<Activity[]> {
   const { rows } = await tx.query<ActivityRow>(
-    `select id, kind, actor, occurred_at, channel, outcome, body, promised_date::text, promised_amount,
+    `select id, kind, actor, occurred_at, recorded_at, channel, outcome, body, promised_date::text, promised_amount,
             dispute_category, corrects_id, resolves_id
      from activity where contract_id = $1 order by occurred_at, id`,
     [contractId],
@@ -248,6 +249,7 @@ export async function loadActivities(tx: Sql, contractId: string, timeZone: stri
       kind: r.kind,
       actor: r.actor,
       occurredAt: at.toISOString(),
+      recordedAt: new Date(r.recorded_at).toISOString(),
       occurredOn: localDate(at.getTime(), timeZone),
       channel: r.channel,
       outcome: r.outcome,
@@ -270,6 +272,8 @@ export async function refreshAccount(
   contractId: string,
   asOf: IsoDate,
   reason: string,
+  /** The platform's clock, stamped on a change of stage (the GPS-stop policy reads cures from it). */
+  now: number = Date.now(),
 ): Promise<StageChange | null> {
   const loaded = await loadAccountInputs(tx, contractId, true);
   if (!loaded) throw new Error(`no contract ${contractId}`);
@@ -296,9 +300,9 @@ export async function refreshAccount(
   if (!first && contract.stage === o.stage) return null;
   const from = first ? null : contract.stage;
   const { rows } = await tx.query<{ changed_at: Date | string }>(
-    `insert into stage_change (contract_id, from_stage, to_stage, reason) values ($1, $2, $3, $4)
+    `insert into stage_change (contract_id, from_stage, to_stage, reason, changed_at) values ($1, $2, $3, $4, $5)
      returning changed_at`,
-    [contractId, from, o.stage, reason],
+    [contractId, from, o.stage, reason, new Date(now).toISOString()],
   );
   return {
     contractId,

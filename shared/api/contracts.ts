@@ -66,7 +66,10 @@ export const ActivitySchema = z.object({
   id: z.number().int(),
   kind: z.enum(ACTIVITY_KINDS),
   actor: z.string(),
+  /** When it happened, as recorded by its author. */
   occurredAt: z.string(),
+  /** When the platform recorded it (server clock): what the GPS-stop policy counts from. */
+  recordedAt: z.string(),
   channel: z.string().nullable(),
   outcome: z.string().nullable(),
   body: z.string(),

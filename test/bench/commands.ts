@@ -122,8 +122,8 @@ try {
   );
   const warnedAt = new Date(Date.now() - 4 * DAY).toISOString();
   await platform.db.query(
-    `insert into activity (contract_id, kind, actor, occurred_at, channel, body)
-     select 'C-' || d, 'gps_stop_warning', 'bench', $2, ch, 'bench warning'
+    `insert into activity (contract_id, kind, actor, occurred_at, recorded_at, channel, body)
+     select 'C-' || d, 'gps_stop_warning', 'bench', $2, $2, ch, 'bench warning'
      from unnest($1::text[]) as d, unnest(array['sms', 'letter']) as ch`,
     [ids, warnedAt],
   );

@@ -42,11 +42,16 @@ export interface CommandDesk {
   }>;
   token(who: string): string;
   /**
-   * Box `n` on a machine whose loan is three instalments behind; `warned` (default) records GPS-stop
-   * warnings by SMS and letter four days ago, as the default policy profile wants (72 h, 2 channels).
-   * Needs an `admin` and a `collector` signed in.
+   * Box `n` on a machine whose loan is three instalments behind; `warned` (default) puts GPS-stop
+   * warnings by SMS and letter (or the channels given) into its history, recorded four days ago, as
+   * the default policy profile wants (72 h, 2 channels). They are history a data factory writes,
+   * not records a person makes now: through the api a warning is stamped with the server's clock and
+   * counts 72 h later. Needs an `admin` signed in.
    */
-  stage3Box(n: number, options?: { warned?: boolean }): Promise<DeskBox>;
+  stage3Box(
+    n: number,
+    options?: { warned?: boolean | string[]; startDate?: string; termMonths?: number },
+  ): Promise<DeskBox>;
   /** Stops every box connection and forgets the boxes on the broker. */
   close(): Promise<void>;
 }
@@ -83,7 +88,7 @@ export async function openCommandDesk(
   return {
     api,
     token: (who) => tokens.get(who) ?? '',
-    async stage3Box(n, { warned = true } = {}) {
+    async stage3Box(n, { warned = true, startDate = '2024-01-01', termMonths = 36 } = {}) {
       const deviceId = `${tag}-${n}`;
       const token = `tok-${tag}-${n}`.padEnd(32, 'x');
       const machineId = `M${tag}-${n}`;
@@ -106,24 +111,22 @@ export async function openCommandDesk(
         number: `GPS-${tag}-${n}`,
         kind: 'loan',
         principal: 3_600_000,
-        startDate: '2024-01-01',
-        termMonths: 36,
+        startDate,
+        termMonths,
         customer: { name: '测试客户' },
         machineId,
       });
       expect(contract.status, JSON.stringify(contract.body)).toBe(200);
       expect(contract.body.contract.overdue.stage).toBe(3);
       const contractId = contract.body.id as string;
-      if (warned) {
-        for (const channel of ['sms', 'letter']) {
-          const w = await api('collector', 'POST', `/api/contracts/${contractId}/activities`, {
-            kind: 'gps_stop_warning',
-            channel,
-            occurredAt: new Date(now() - 4 * DAY).toISOString(),
-            body: 'GPS stop will follow if the arrears are not paid',
-          });
-          expect(w.status).toBe(201);
-        }
+      const channels = warned === true ? ['sms', 'letter'] : warned === false ? [] : warned;
+      for (const channel of channels) {
+        const fourDaysAgo = new Date(now() - 4 * DAY).toISOString();
+        await platform.db.query(
+          `insert into activity (contract_id, kind, actor, occurred_at, recorded_at, channel, body)
+           values ($1, 'gps_stop_warning', 'collector', $2, $2, $3, 'GPS stop will follow if the arrears are not paid')`,
+          [contractId, fourDaysAgo, channel],
+        );
       }
       const firmware = new BoxFirmware(deviceId, token);
       const answered: string[] = [];

@@ -16,6 +16,7 @@ function record(partial: Partial<Activity> & Pick<Activity, 'kind'>): Activity {
     id: nextId++,
     actor: 'collector',
     occurredAt: '2026-03-01T02:00:00Z',
+    recordedAt: '2026-03-01T02:00:00Z',
     occurredOn: '2026-03-01',
     channel: 'phone',
     outcome: null,

@@ -156,6 +156,8 @@ class World {
   commands: Cmd[] = [];
   lastHeardAt: number | null = null;
   cureAt: number | null = null;
+  /** When the account last fell below the threshold; warnings before it no longer count. */
+  lastCureAt: number | null = null;
   nextId = 1;
   violations: string[] = [];
 
@@ -190,6 +192,7 @@ class World {
         openDispute: false,
         disputeOverride: null,
         pendingPromise: this.pendingPromise,
+        curedAt: this.lastCureAt,
       },
       warnings: this.warnings,
       approvals: c.approvals,
@@ -243,14 +246,19 @@ class World {
       this.inbox.push(message); // the broker keeps it for the persistent session
       return;
     }
-    this.outbox.push(this.device.receive(message, this.now, this.machine()));
+    this.outbox.push(this.device.receive(message, this.now, this.reading()));
   }
 
   send(c: Cmd) {
     // Invariant 2, against the world itself.
     if (c.type === 'immobilize') {
+      // Warnings recorded at least 72 h ago, within the last 30 days, and since the last cure.
       const old = new Set(
-        this.warnings.filter((w) => w.at <= this.now - profile.warningHours * HOUR).map((w) => w.channel),
+        this.warnings
+          .filter((w) => w.at <= this.now - profile.warningHours * HOUR)
+          .filter((w) => w.at > this.now - 30 * 24 * HOUR)
+          .filter((w) => this.lastCureAt === null || w.at > this.lastCureAt)
+          .map((w) => w.channel),
       );
       const second = c.approvals.some((a) => a.by !== c.requestedBy && a.roles.includes('risk_manager'));
       if (this.stage < profile.minStage) this.violations.push(`${c.id} sent at stage ${this.stage}`);
@@ -352,7 +360,10 @@ class World {
       case 'advance':
         return this.advance(ev.ms);
       case 'stage':
-        if (this.stage >= profile.minStage && ev.stage < profile.minStage) this.cureAt = this.now;
+        if (this.stage >= profile.minStage && ev.stage < profile.minStage) {
+          this.cureAt = this.now;
+          this.lastCureAt = this.now;
+        }
         if (ev.stage >= profile.minStage) this.cureAt = null;
         this.stage = ev.stage;
         return;
