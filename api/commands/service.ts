@@ -23,6 +23,7 @@ import {
 } from '../../shared/policy.ts';
 import type { AuthUser } from '../auth/access.ts';
 import {
+  approvalsOf,
   type CommandRow,
   contractOfDevice,
   deviceOfContract,
@@ -150,7 +151,9 @@ export async function requestCommand(
       now,
       deps.onTransition,
     );
-  } else if (input.type === 'release') {
+  } else if (input.type === 'release' && !emergency) {
+    // An emergency release supersedes nothing until a second person has approved it: one person
+    // alone must not undo what two decided.
     await supersedeImmobilizes(tx, deviceId, command, now, deps);
   }
   return { command, evaluation };
@@ -260,6 +263,14 @@ export async function cancelCommand(
     throw new ConflictError(
       `command ${id} is ${c.state}: it may have reached the machine; request a release instead`,
     );
+  }
+  // What two people decided, one of them may take back; nobody else.
+  if (c.state === 'APPROVED' || c.state === 'QUEUED') {
+    const approvers = (await approvalsOf(tx, id)).filter((a) => a.decision === 'approve').map((a) => a.by);
+    if (user.username !== c.requestedBy && !approvers.includes(user.username))
+      throw new NotAllowedError(
+        `only the requester (${c.requestedBy}) or an approver (${approvers.join(', ') || 'none'}) may cancel an approved command`,
+      );
   }
   const command = await moveCommand(
     tx,
