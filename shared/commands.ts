@@ -5,7 +5,9 @@
  *
  *   REQUESTED → APPROVED → QUEUED → SENT → ACKED → EXECUTED
  *        ↘ REJECTED   ↘ CANCELLED (any time before SENT, or before a resend)   SENT/ACKED ↘ FAILED
- *   every state before EXECUTED ↘ EXPIRED once the command's validity has run out
+ *   ACKED ↘ CANCELLED when a release executed before the immobilize engaged
+ *   every state before EXECUTED ↘ EXPIRED once the command's validity has run out (an ACKED
+ *   immobilize 5 minutes after: the box disarms it at its expiry)
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { CommandType, Evaluation } from './policy.ts';
@@ -39,7 +41,8 @@ const NEXT: Record<CommandState, readonly CommandState[]> = {
   APPROVED: ['QUEUED', 'CANCELLED', 'EXPIRED'],
   QUEUED: ['SENT', 'CANCELLED', 'EXPIRED'],
   SENT: ['ACKED', 'EXECUTED', 'FAILED', 'CANCELLED', 'EXPIRED'],
-  ACKED: ['EXECUTED', 'FAILED', 'EXPIRED'],
+  // CANCELLED from ACKED: an immobilize that never engaged, made moot by an executed release.
+  ACKED: ['EXECUTED', 'FAILED', 'EXPIRED', 'CANCELLED'],
   EXECUTED: [],
   REJECTED: [],
   CANCELLED: [],
@@ -76,6 +79,9 @@ export type Step =
   | { kind: 'send' }
   | { kind: 'wait'; reason: string };
 
+/** How long after its expiry an acknowledged, never-engaged immobilize is closed as EXPIRED. */
+export const ACKED_IMMOBILIZE_GRACE_MS = 5 * 60_000;
+
 /** Resend after 5 s, 10 s, 20 s … capped at 5 min, until acknowledged or expired. */
 export function resendDelayMs(attempts: number): number {
   return Math.min(5_000 * 2 ** Math.max(0, attempts - 1), 300_000);
@@ -87,7 +93,11 @@ export function resendDelayMs(attempts: number): number {
  */
 export function nextStep(c: DispatchView, evaluation: Evaluation, now: number, reconnected = false): Step {
   if (TERMINAL_STATES.has(c.state) || c.state === 'ACKED') {
-    if (c.state === 'ACKED' && now >= c.expiresAt && c.type !== 'immobilize') return { kind: 'expire' };
+    // No command stays ACKED forever. An immobilize the box took on but never engaged is disarmed
+    // by the box at its expiry; the platform closes it a little later, so that a report of the
+    // relay engaged just before the expiry still has time to arrive.
+    const lapse = c.type === 'immobilize' ? c.expiresAt + ACKED_IMMOBILIZE_GRACE_MS : c.expiresAt;
+    if (c.state === 'ACKED' && now >= lapse) return { kind: 'expire' };
     return {
       kind: 'wait',
       reason: c.state === 'ACKED' ? 'waiting for the machine to show the result' : 'done',
@@ -217,6 +227,8 @@ export function executedByTelemetry(
 export interface CommandRecord {
   type: CommandType;
   state: CommandState;
+  /** An emergency release (needs a second person's approval before it does anything). */
+  emergency?: boolean;
   attempts: number;
   /** Creation order on this device (the database's identity), so ties in time cannot mislead. */
   seq: number;
@@ -239,10 +251,12 @@ export function releaseNeeded(
     .sort((a, b) => a.seq - b.seq)
     .at(-1);
   if (!sent || sent.state === 'FAILED') return false;
+  // A release on its way or done; an emergency release still waiting for its approver is neither.
   const releasing = commands.some(
     (c) =>
       c.type === 'release' &&
       c.seq > sent.seq &&
+      !(c.emergency && c.state === 'REQUESTED') &&
       !(['FAILED', 'EXPIRED', 'CANCELLED', 'REJECTED'] as CommandState[]).includes(c.state),
   );
   return !releasing;

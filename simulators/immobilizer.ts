@@ -41,7 +41,8 @@ export interface MachineReading {
 }
 
 export interface FirmwareEvent {
-  kind: 'armed' | 'engaged' | 'released' | 'warned' | 'located';
+  /** `lapsed`: an armed interrupt that never engaged disarmed itself at the immobilize's expiry. */
+  kind: 'armed' | 'engaged' | 'released' | 'lapsed' | 'warned' | 'located';
   at: number;
 }
 
@@ -49,6 +50,8 @@ export class Immobilizer {
   private readonly answers = new Map<string, CommandAck>();
   private readonly nonces = new Map<string, string>();
   private relay: RelayState = { armed: false, engaged: false };
+  /** The expiry of the immobilize that armed the interrupt: armed but not engaged by then, it disarms. */
+  private armedUntil = Number.POSITIVE_INFINITY;
   /** Issue time of the newest release applied: an immobilize issued before it is stale. */
   private releasedAt = Number.NEGATIVE_INFINITY;
   readonly events: FirmwareEvent[] = [];
@@ -99,8 +102,12 @@ export class Immobilizer {
     if (!signatureMatches(c as SignedCommand, this.key)) return 'bad_signature';
     if (this.answers.has(c.id)) return 'replayed_nonce'; // signed, but a known id with another nonce
     if (this.nonces.has(c.nonce)) return 'replayed_nonce';
-    if (now >= (c.expiresAt as number)) return 'expired';
-    if ((c.issuedAt as number) > now + MAX_CLOCK_AHEAD_MS) return 'not_yet_valid';
+    // A release is always taken, whatever this box's clock says: releasing is always safe, and a
+    // box whose clock is wrong must not keep a machine locked.
+    if (c.type !== 'release') {
+      if (now >= (c.expiresAt as number)) return 'expired';
+      if ((c.issuedAt as number) > now + MAX_CLOCK_AHEAD_MS) return 'not_yet_valid';
+    }
     if (!(COMMAND_TYPES as readonly string[]).includes(c.type)) return 'unsupported';
     if (c.type === 'immobilize' && (c.issuedAt as number) <= this.releasedAt) return 'superseded';
     return null;
@@ -118,6 +125,7 @@ export class Immobilizer {
     switch (c.type) {
       case 'immobilize':
         this.relay.armed = true;
+        this.armedUntil = c.expiresAt;
         this.events.push({ kind: 'armed', at: now });
         this.observe(machine, now);
         return { v: 1, id: c.id, status: 'accepted', ts: now };
@@ -141,6 +149,11 @@ export class Immobilizer {
    * ignition may be on (false once engaged).
    */
   observe(machine: MachineReading, now: number): boolean {
+    if (this.relay.armed && !this.relay.engaged && now >= this.armedUntil) {
+      // No command stays armed forever: one that has not engaged by its expiry is over.
+      this.relay.armed = false;
+      this.events.push({ kind: 'lapsed', at: now });
+    }
     if (this.relay.armed && !this.relay.engaged && standsWithIgnitionOff(machine)) {
       this.relay.engaged = true;
       this.events.push({ kind: 'engaged', at: now });

@@ -37,6 +37,7 @@ import {
   recordSend,
   releaseCandidates,
   setRearmAt,
+  type TransitionListener,
 } from './store.ts';
 
 /** What every step works with. */
@@ -44,6 +45,21 @@ export interface StepContext {
   db: Database;
   feed: CommandFeed;
   now: () => number;
+  /**
+   * Told of one command's or one device's failure. A step goes on with the others: one bad row
+   * never holds back another machine's release. Default: rethrow.
+   */
+  failed?: (err: unknown, where: { step: string; id: string }) => void;
+}
+
+/** Runs one item of a step; its failure is reported and the step goes on with the next. */
+async function isolated(ctx: StepContext, step: string, id: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (!ctx.failed) throw e;
+    ctx.failed(e, { step, id });
+  }
 }
 
 /** A signed command to publish once its transaction has committed. */
@@ -86,13 +102,29 @@ export async function applyAck(ctx: StepContext, deviceId: string, ack: CommandA
           ? 'device accepted'
           : 'device carried it out';
     await moveCommand(tx, c, to, { actor: `device:${deviceId}`, reason }, ctx.now(), onTransition);
-    if (to === 'EXECUTED') await afterExecuted(tx, { ...c, state: to }, ctx.now());
+    if (to === 'EXECUTED') await afterExecuted(tx, { ...c, state: to }, ctx.now(), onTransition);
   });
 }
 
 /** An executed emergency release sets the time the immobilizer re-arms if still uncured. */
-async function afterExecuted(tx: Sql, c: CommandRow, now: number): Promise<void> {
-  if (c.type === 'release' && c.emergency) {
+async function afterExecuted(
+  tx: Sql,
+  c: CommandRow,
+  now: number,
+  onTransition: TransitionListener,
+): Promise<void> {
+  if (c.type !== 'release') return;
+  // The box is disarmed: an earlier immobilize it took on but never engaged is over.
+  for (const armed of await findCommands(tx, {
+    deviceId: c.deviceId,
+    types: ['immobilize'],
+    states: ['ACKED'],
+  })) {
+    if (armed.seq > c.seq) continue;
+    const reason = `released by ${c.id} before it engaged`;
+    await moveCommand(tx, armed, 'CANCELLED', { actor: 'system', reason }, now, onTransition);
+  }
+  if (c.emergency) {
     const p = profileNamed(c.profile);
     await setRearmAt(tx, c.id, now + p.emergencyReleaseHours * 3_600_000);
   }
@@ -101,23 +133,25 @@ async function afterExecuted(tx: Sql, c: CommandRow, now: number): Promise<void>
 /** ACKED relay commands become EXECUTED when the machine's own telemetry shows it. */
 export async function confirmByTelemetry(ctx: StepContext): Promise<void> {
   for (const r of await ackedRelayCommandsWithNewTelemetry(ctx.db)) {
-    await ctx.feed.run(async (tx, onTransition) => {
-      const c = await findCommand(tx, r.id, true);
-      if (!c || !executedByTelemetry(c.type, c.state, r)) return;
-      const reason =
-        c.type === 'immobilize'
-          ? 'telemetry: relay engaged, machine standing, ignition off'
-          : 'telemetry: relay open';
-      await moveCommand(
-        tx,
-        c,
-        'EXECUTED',
-        { actor: `device:${c.deviceId}`, reason },
-        ctx.now(),
-        onTransition,
-      );
-      await afterExecuted(tx, { ...c, state: 'EXECUTED' }, ctx.now());
-    });
+    await isolated(ctx, 'confirm by telemetry', r.id, () =>
+      ctx.feed.run(async (tx, onTransition) => {
+        const c = await findCommand(tx, r.id, true);
+        if (!c || !executedByTelemetry(c.type, c.state, r)) return;
+        const reason =
+          c.type === 'immobilize'
+            ? 'telemetry: relay engaged, machine standing, ignition off'
+            : 'telemetry: relay open';
+        await moveCommand(
+          tx,
+          c,
+          'EXECUTED',
+          { actor: `device:${c.deviceId}`, reason },
+          ctx.now(),
+          onTransition,
+        );
+        await afterExecuted(tx, { ...c, state: 'EXECUTED' }, ctx.now(), onTransition);
+      }),
+    );
   }
 }
 
@@ -126,60 +160,65 @@ export async function releaseCured(ctx: StepContext, profile: PolicyProfile): Pr
   // Candidates in one query (the cached stage of the machine's active contract); each is then
   // checked properly, under a lock, by the same rule the property tests hold.
   for (const deviceId of await releaseCandidates(ctx.db, profile.minStage)) {
-    await ctx.feed.run(async (tx, onTransition) => {
-      await lockDevice(tx, deviceId);
-      const history = await findCommands(tx, { deviceId, limit: 50 });
-      const contractId = await contractOfDevice(tx, deviceId);
-      const policy = await policyContext(tx, { id: '', deviceId, contractId }, profile, ctx.now());
-      const stage = policy.account?.stage ?? null;
-      if (!releaseNeeded(history, stage, profile.minStage)) return;
-      await requestCommand(
-        tx,
-        {
-          deviceId,
-          type: 'release',
-          reason: `account no longer at stage ${profile.minStage} (now ${stage ?? 'no contract'})`,
-        },
-        SYSTEM,
-        ctx.now(),
-        { profile, onTransition },
-      );
-    });
+    await isolated(ctx, 'release on cure', deviceId, () =>
+      ctx.feed.run(async (tx, onTransition) => {
+        await lockDevice(tx, deviceId);
+        // Every relay command, however many locates and warnings came since.
+        const history = await findCommands(tx, { deviceId, types: ['immobilize', 'release'], limit: 10_000 });
+        const contractId = await contractOfDevice(tx, deviceId);
+        const policy = await policyContext(tx, { id: '', deviceId, contractId }, profile, ctx.now());
+        const stage = policy.account?.stage ?? null;
+        if (!releaseNeeded(history, stage, profile.minStage)) return;
+        await requestCommand(
+          tx,
+          {
+            deviceId,
+            type: 'release',
+            reason: `account no longer at stage ${profile.minStage} (now ${stage ?? 'no contract'})`,
+          },
+          SYSTEM,
+          ctx.now(),
+          { profile, onTransition },
+        );
+      }),
+    );
   }
 }
 
 /** After an emergency release's window, the immobilizer re-arms if the account is still uncured. */
 export async function rearm(ctx: StepContext): Promise<void> {
   for (const id of await rearmsDue(ctx.db, ctx.now())) {
-    await ctx.feed.run(async (tx, onTransition) => {
-      const release = await findCommand(tx, id, true);
-      if (!release?.rearmAt) return;
-      await setRearmAt(tx, id, null);
-      const prior = await lastSentImmobilizeBefore(tx, release.deviceId, release.seq);
-      const later = await findCommands(tx, {
-        deviceId: release.deviceId,
-        states: [...LIVE_STATES, 'EXECUTED'],
-      });
-      if (!prior || later.some((c) => c.seq > release.seq)) return;
-      const { command } = await requestCommand(
-        tx,
-        { deviceId: release.deviceId, type: 'immobilize', reason: `re-arm after emergency release ${id}` },
-        SYSTEM,
-        ctx.now(),
-        { profile: profileNamed(release.profile), onTransition },
-      );
-      if (command.state !== 'REQUESTED') return;
-      // The approvals of the immobilize that the emergency release interrupted carry over.
-      await carryOverApprovals(tx, command.id, prior);
-      await moveCommand(
-        tx,
-        command,
-        'APPROVED',
-        { actor: 'system', reason: `approvals of ${prior} carried over` },
-        ctx.now(),
-        onTransition,
-      );
-    });
+    await isolated(ctx, 're-arm', id, () =>
+      ctx.feed.run(async (tx, onTransition) => {
+        const release = await findCommand(tx, id, true);
+        if (!release?.rearmAt) return;
+        await setRearmAt(tx, id, null);
+        const prior = await lastSentImmobilizeBefore(tx, release.deviceId, release.seq);
+        const later = await findCommands(tx, {
+          deviceId: release.deviceId,
+          states: [...LIVE_STATES, 'EXECUTED'],
+        });
+        if (!prior || later.some((c) => c.seq > release.seq)) return;
+        const { command } = await requestCommand(
+          tx,
+          { deviceId: release.deviceId, type: 'immobilize', reason: `re-arm after emergency release ${id}` },
+          SYSTEM,
+          ctx.now(),
+          { profile: profileNamed(release.profile), onTransition },
+        );
+        if (command.state !== 'REQUESTED') return;
+        // The approvals of the immobilize that the emergency release interrupted carry over.
+        await carryOverApprovals(tx, command.id, prior);
+        await moveCommand(
+          tx,
+          command,
+          'APPROVED',
+          { actor: 'system', reason: `approvals of ${prior} carried over` },
+          ctx.now(),
+          onTransition,
+        );
+      }),
+    );
   }
 }
 

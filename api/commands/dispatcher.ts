@@ -53,7 +53,12 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
-  const steps: StepContext = { db: o.db, feed: o.feed, now };
+  const steps: StepContext = {
+    db: o.db,
+    feed: o.feed,
+    now,
+    failed: (err, where) => o.logger.error({ err, ...where }, 'command step failed; the others go on'),
+  };
 
   const onMessage = (topic: string, payload: Buffer) => {
     const t = parseTopic(topic);
@@ -97,7 +102,10 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     const back = new Set(reconnected);
     const ids = await dueCommandIds(o.db, now(), [...back]);
     for (const d of back) reconnected.delete(d);
-    for (const id of ids) await advance(id, back);
+    for (const id of ids) {
+      // One command's failure never delays another's.
+      await advance(id, back).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed'));
+    }
   }
 
   function kick(): void {

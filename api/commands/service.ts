@@ -88,7 +88,9 @@ export async function requestCommand(
   }
   const device = await deviceCommandKey(tx, deviceId);
   if (!device) throw new NotFoundError(`device ${deviceId}`);
-  if (device.disabled) throw new UnprocessableError(`device ${deviceId} is disabled`);
+  // A release is always safe: it waits in the broker for a disabled device to come back.
+  if (device.disabled && input.type !== 'release')
+    throw new UnprocessableError(`device ${deviceId} is disabled`);
   if (!device.commandKey)
     throw new UnprocessableError(`device ${deviceId} has no command key: provision it again`);
   const contractId = input.contractId ?? (await contractOfDevice(tx, deviceId));

@@ -10,7 +10,7 @@ import { lastHeardAt } from '../../db/positions.ts';
 import { assessAccount } from '../../shared/account.ts';
 import { localDate } from '../../shared/calendar-date.ts';
 import { standingRecords } from '../../shared/collections.ts';
-import { type CommandState, canTransition } from '../../shared/commands.ts';
+import { ACKED_IMMOBILIZE_GRACE_MS, type CommandState, canTransition } from '../../shared/commands.ts';
 import { ConflictError } from '../../shared/errors.ts';
 import type { CommandType, Evaluation, PolicyContext, PolicyProfile } from '../../shared/policy.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
@@ -81,11 +81,18 @@ export async function findCommand(sql: Sql, id: string, lock = false): Promise<C
 
 export async function findCommands(
   sql: Sql,
-  filter: { states?: readonly CommandState[]; deviceId?: string; contractId?: string; limit?: number },
+  filter: {
+    states?: readonly CommandState[];
+    types?: readonly CommandType[];
+    deviceId?: string;
+    contractId?: string;
+    limit?: number;
+  },
 ): Promise<CommandRow[]> {
   const where: string[] = [];
   const params: unknown[] = [];
   if (filter.states) where.push(`state = any($${params.push(filter.states)}::text[])`);
+  if (filter.types) where.push(`type = any($${params.push(filter.types)}::text[])`);
   if (filter.deviceId) where.push(`device_id = $${params.push(filter.deviceId)}`);
   if (filter.contractId) where.push(`contract_id = $${params.push(filter.contractId)}`);
   const { rows } = await sql.query<Record<string, unknown>>(
@@ -321,7 +328,8 @@ export async function releaseCandidates(sql: Sql, minStage: number): Promise<str
      left join contract c on c.machine_id = i.machine_id and c.status = 'active'
      where l.state <> 'FAILED' and coalesce(c.stage, 0) < $1
        and not exists (select 1 from command r where r.device_id = l.device_id and r.type = 'release'
-                       and r.seq > l.seq and r.state not in ('FAILED', 'EXPIRED', 'CANCELLED', 'REJECTED'))`,
+                       and r.seq > l.seq and r.state not in ('FAILED', 'EXPIRED', 'CANCELLED', 'REJECTED')
+                       and not (r.emergency and r.state = 'REQUESTED'))`,
     [minStage],
   );
   return rows.map((r) => r.device_id);
@@ -366,9 +374,15 @@ export async function dueCommandIds(
         or (state = 'REQUESTED' and type <> 'immobilize' and not emergency)
         or (state = 'SENT' and (last_sent_at <= $1 or device_id = any($2::text[])))
         or (state in ('REQUESTED', 'APPROVED', 'QUEUED', 'SENT') and expires_at <= $3)
-        or (state = 'ACKED' and type not in ('immobilize') and expires_at <= $3)
+        or (state = 'ACKED' and type <> 'immobilize' and expires_at <= $3)
+        or (state = 'ACKED' and type = 'immobilize' and expires_at <= $4)
      order by seq`,
-    [new Date(now - 5_000).toISOString(), [...reconnected], new Date(now).toISOString()],
+    [
+      new Date(now - 5_000).toISOString(),
+      [...reconnected],
+      new Date(now).toISOString(),
+      new Date(now - ACKED_IMMOBILIZE_GRACE_MS).toISOString(),
+    ],
   );
   return rows.map((r) => r.id);
 }

@@ -1,0 +1,199 @@
+/**
+ * Commands end, and releases do not stall. Through the real api, broker and database, with boxes
+ * running the reference firmware on a clock the test moves forward:
+ *  - an immobilize the box took on but never engaged (the machine kept working) ends: the box
+ *    disarms at its expiry and the platform marks it EXPIRED, instead of ACKED for ever;
+ *  - after a cure the machine is released although an emergency release waits for its approver;
+ *  - one cured machine whose device is disabled holds back no other machine's command, and its own
+ *    release waits for the device;
+ *  - a machine is released after a cure however many other commands it got since its immobilize.
+ * Each of these once went the other way.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testClock } from '../support/clock.ts';
+import { type CommandDesk, type DeskBox, openCommandDesk } from '../support/command-desk.ts';
+import { engineName } from '../support/engines.ts';
+import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { waitFor } from '../support/wait.ts';
+
+const run = `${process.pid}${Date.now() % 100000}`;
+const MINUTE = 60_000;
+
+describe(`GPS-stop releases and endings on ${engineName}`, () => {
+  let platform: TestPlatform;
+  let desk: CommandDesk;
+  const clock = testClock();
+  const api: CommandDesk['api'] = (...args) => desk.api(...args);
+  const command = async (id: string) => (await api('risk1', 'GET', `/api/commands/${id}`)).body;
+  const commandsOf = async (deviceId: string) =>
+    (await api('risk1', 'GET', `/api/commands?deviceId=${deviceId}`)).body as {
+      id: string;
+      type: string;
+      state: string;
+      requestedBy: string;
+    }[];
+
+  type Box = DeskBox & { report(machine: { ign: boolean; spd: number }): Promise<void> };
+  /** A connected, warned box on a stage-3 loan; `report` publishes and waits until it is stored. */
+  const box = async (n: number): Promise<Box> => {
+    const b = await desk.stage3Box(n);
+    b.device.start();
+    await waitFor(async () => b.device.stats().connects > 0, { what: 'box connected' });
+    const report = async (machine: { ign: boolean; spd: number }) => {
+      const ts = clock.now();
+      b.device.publishTelemetry(
+        b.firmware.report({ v: 1, ts, lat: 30.5, lon: 114.3, fix: true, ...machine }),
+      );
+      await waitFor(
+        async () =>
+          (
+            await platform.db.query('select 1 from latest_position where device_id = $1 and ts >= $2', [
+              b.deviceId,
+              new Date(ts).toISOString(),
+            ])
+          ).rows.length > 0,
+        { what: 'the report stored' },
+      );
+    };
+    return { ...b, report };
+  };
+  /** risk1 requests, risk2 approves; returns the immobilize's id. */
+  const immobilize = async (b: DeskBox) => {
+    const imm = await api('risk1', 'POST', '/api/commands', {
+      contractId: b.contractId,
+      type: 'immobilize',
+      reason: 'stage 3',
+    });
+    expect(imm.status, JSON.stringify(imm.body)).toBe(201);
+    expect((await api('risk2', 'POST', `/api/commands/${imm.body.id}/approve`, { note: 'ok' })).status).toBe(
+      200,
+    );
+    return imm.body.id as string;
+  };
+  /** Parked, the box engages; the platform sees it EXECUTED. */
+  const immobilized = async (b: Box) => {
+    await b.report({ ign: false, spd: 0 });
+    const id = await immobilize(b);
+    await waitFor(async () => b.firmware.immobilizer.state.engaged, { what: 'engaged' });
+    await waitFor(
+      async () => {
+        await b.report({ ign: false, spd: 0 });
+        return (await command(id)).state === 'EXECUTED';
+      },
+      { what: 'EXECUTED', everyMs: 200 },
+    );
+    return id;
+  };
+  /** Pays everything overdue: the account is current again (stage 0). */
+  const cure = async (b: DeskBox) => {
+    const c = (await api('admin', 'GET', `/api/contracts/${b.contractId}`)).body;
+    const amount = (c.instalments as { status: string; unpaid: number }[])
+      .filter((i) => i.status === 'overdue')
+      .reduce((sum, i) => sum + i.unpaid, 0);
+    const today = new Date(clock.now() + 8 * 3_600_000).toISOString().slice(0, 10); // Shanghai date
+    const paid = await api('collector', 'POST', `/api/contracts/${b.contractId}/payments`, {
+      date: today,
+      amount,
+      reference: `CURE-${b.deviceId}`,
+    });
+    expect(paid.status, JSON.stringify(paid.body)).toBe(200);
+    expect(paid.body.contract.overdue.stage).toBe(0);
+  };
+  const releasedBySystem = async (b: DeskBox) =>
+    (await commandsOf(b.deviceId)).find((c) => c.type === 'release' && c.requestedBy === 'system');
+
+  beforeAll(async () => {
+    platform = await startTestPlatform({}, { now: clock.now });
+    desk = await openCommandDesk(
+      platform,
+      { risk1: 'risk_manager', risk2: 'risk_manager', collector: 'collector', admin: 'admin' },
+      `RL${run}`,
+      { now: clock.now },
+    );
+  });
+  afterAll(async () => {
+    await desk?.close();
+    await platform?.teardown();
+  });
+
+  it('ends an immobilize that was taken on but never engaged: the box disarms, the platform EXPIRED', async () => {
+    const b = await box(1);
+    await b.report({ ign: true, spd: 12 }); // working: the interrupt arms but must not engage
+    const id = await immobilize(b);
+    await waitFor(async () => (await command(id)).state === 'ACKED', { what: 'ACKED' });
+    expect(b.firmware.immobilizer.state).toEqual({ armed: true, engaged: false });
+
+    clock.advance(24 * 60 * MINUTE + 6 * MINUTE); // past its validity (24 h) and the 5 minutes' grace
+    await b.report({ ign: true, spd: 12 });
+    expect(b.firmware.immobilizer.state).toEqual({ armed: false, engaged: false });
+    expect(b.firmware.immobilizer.events.map((e) => e.kind)).toContain('lapsed');
+    await platform.current.dispatchPass!();
+    expect((await command(id)).state).toBe('EXPIRED');
+    // Months later the machine stops for the night: nothing engages.
+    await b.report({ ign: false, spd: 0 });
+    expect(b.firmware.immobilizer.state.engaged).toBe(false);
+  });
+
+  it('releases after a cure although an emergency release waits for its approver', async () => {
+    const b = await box(2);
+    await immobilized(b);
+    const emergency = await api('risk1', 'POST', '/api/commands', {
+      contractId: b.contractId,
+      type: 'release',
+      reason: 'emergency: the customer needs the machine',
+    });
+    expect(emergency.body).toMatchObject({ state: 'REQUESTED', emergency: true });
+    await cure(b);
+    await platform.current.dispatchPass!();
+    expect(await releasedBySystem(b)).toBeDefined();
+    await waitFor(async () => !b.firmware.immobilizer.state.engaged, { what: 'released on the box' });
+  });
+
+  it("holds back no other machine's command for a cured machine whose device is disabled", async () => {
+    const a = await box(3);
+    await immobilized(a);
+    expect(
+      (await api('admin', 'POST', `/api/devices/${a.deviceId}/disable`, { reason: 'stolen box' })).status,
+    ).toBe(200);
+    await cure(a);
+    // Another machine's approved immobilize, held until its box, not yet connected, is heard from.
+    const b = await desk.stage3Box(4);
+    const id = await immobilize(b);
+    await platform.current.dispatchPass!();
+    expect((await command(id)).attempts).toBe(0);
+    b.device.start();
+    await waitFor(async () => b.device.stats().connects > 0, { what: 'the other box connected' });
+    const ts = clock.now();
+    b.device.publishTelemetry(
+      b.firmware.report({ v: 1, ts, lat: 30.5, lon: 114.3, fix: true, ign: false, spd: 0 }),
+    );
+    await waitFor(
+      async () =>
+        (await platform.db.query('select 1 from latest_position where device_id = $1', [b.deviceId])).rows
+          .length > 0,
+      { what: 'the other box heard' },
+    );
+    await platform.current.dispatchPass!();
+    expect((await command(id)).attempts).toBeGreaterThan(0);
+    await waitFor(async () => b.firmware.immobilizer.state.engaged, { what: 'the other box engaged' });
+    // The disabled device's release is made, and waits for it.
+    expect(await releasedBySystem(a)).toBeDefined();
+  });
+
+  it('releases after a cure however many commands came after the immobilize', async () => {
+    const b = await box(5);
+    await immobilized(b);
+    for (let i = 0; i < 55; i++) {
+      const locate = await api('risk1', 'POST', '/api/commands', {
+        deviceId: b.deviceId,
+        type: 'locate',
+        reason: `where ${i}`,
+      });
+      expect(locate.status).toBe(201);
+    }
+    await cure(b);
+    await platform.current.dispatchPass!();
+    expect(await releasedBySystem(b)).toBeDefined();
+    await waitFor(async () => !b.firmware.immobilizer.state.engaged, { what: 'released on the box' });
+  });
+});
