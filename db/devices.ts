@@ -80,6 +80,16 @@ export async function deviceCommandKey(
 }
 
 /** Locks the device's row until the transaction ends, so work on one device runs one at a time. */
+/** The device's next command counter (strictly increasing, never reused; docs/device-protocol.md). */
+export async function nextCommandCounter(tx: Sql, deviceId: string): Promise<number> {
+  const { rows } = await tx.query<{ counter: string | number }>(
+    'update device set command_counter = command_counter + 1 where id = $1 returning command_counter as counter',
+    [deviceId],
+  );
+  if (!rows[0]) throw new Error(`no device ${deviceId}`);
+  return Number(rows[0].counter);
+}
+
 export async function lockDevice(tx: Sql, deviceId: string): Promise<void> {
   await tx.query('select id from device where id = $1 for update', [deviceId]);
 }

@@ -123,10 +123,15 @@ export function nextStep(c: DispatchView, evaluation: Evaluation, now: number, r
 
 /** What goes to `devices/{id}/commands`. Times are epoch ms. */
 export interface SignedCommand {
-  v: 1;
+  v: 2;
   id: string;
   deviceId: string;
   type: CommandType;
+  /**
+   * This device's command counter, strictly increasing: the box refuses a command whose counter is
+   * not above the last one it accepted (kept across reboots), so nothing old can be replayed to it.
+   */
+  counter: number;
   issuedAt: number;
   expiresAt: number;
   /** 128-bit random hex; the device refuses a nonce it has seen under another id. */
@@ -137,21 +142,25 @@ export interface SignedCommand {
 
 /** The exact bytes signed: the fields in this order, one per line, no trailing newline. */
 export function canonicalCommand(c: Omit<SignedCommand, 'sig'>): string {
-  return ['v1', c.id, c.deviceId, c.type, String(c.issuedAt), String(c.expiresAt), c.nonce].join('\n');
+  return ['v2', c.id, c.deviceId, c.type, String(c.counter), String(c.issuedAt), String(c.expiresAt), c.nonce].join(
+    '\n',
+  );
+}
+
+const hmac = (key: string, text: string) => createHmac('sha256', Buffer.from(key, 'hex')).update(text).digest();
+
+function hexMatches(sig: unknown, expected: Buffer): boolean {
+  const given = typeof sig === 'string' && /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : Buffer.alloc(0);
+  return given.length === expected.length && timingSafeEqual(given, expected);
 }
 
 export function signCommand(c: Omit<SignedCommand, 'sig' | 'v'>, key: string): SignedCommand {
-  const unsigned = { v: 1 as const, ...c };
-  return {
-    ...unsigned,
-    sig: createHmac('sha256', Buffer.from(key, 'hex')).update(canonicalCommand(unsigned)).digest('hex'),
-  };
+  const unsigned = { v: 2 as const, ...c };
+  return { ...unsigned, sig: hmac(key, canonicalCommand(unsigned)).toString('hex') };
 }
 
 export function signatureMatches(c: SignedCommand, key: string): boolean {
-  const expected = createHmac('sha256', Buffer.from(key, 'hex')).update(canonicalCommand(c)).digest();
-  const given = /^[0-9a-f]{64}$/.test(c.sig) ? Buffer.from(c.sig, 'hex') : Buffer.alloc(0);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  return hexMatches(c.sig, hmac(key, canonicalCommand(c)));
 }
 
 /**
@@ -176,6 +185,24 @@ export interface CommandAck {
   reason?: string;
   /** Device time, epoch ms. */
   ts?: number;
+  /**
+   * HMAC-SHA256 with the device's command key over `canonicalAck`, lowercase hex: the platform
+   * believes an answer only from the box that holds the key (an unsigned or forged one is refused).
+   */
+  sig?: string;
+}
+
+/** The exact bytes of an ack that are signed: one field per line, no trailing newline. */
+export function canonicalAck(a: Omit<CommandAck, 'sig'>): string {
+  return ['ack1', a.id, a.status, a.reason ?? '', String(a.ts ?? '')].join('\n');
+}
+
+export function signAck(a: Omit<CommandAck, 'sig'>, key: string): CommandAck {
+  return { ...a, sig: hmac(key, canonicalAck(a)).toString('hex') };
+}
+
+export function ackSignatureMatches(a: CommandAck, key: string): boolean {
+  return hexMatches(a.sig, hmac(key, canonicalAck(a)));
 }
 
 export type RefusalReason =
@@ -185,6 +212,8 @@ export type RefusalReason =
   | 'expired'
   | 'not_yet_valid'
   | 'replayed_nonce'
+  /** The counter is not above the last one this box accepted: an old command, replayed. */
+  | 'replayed'
   | 'superseded'
   | 'unsupported';
 

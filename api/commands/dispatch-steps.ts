@@ -7,8 +7,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Database, Sql } from '../../db/client.ts';
-import { deviceCommandKey, lockDevice } from '../../db/devices.ts';
+import { deviceCommandKey, lockDevice, nextCommandCounter } from '../../db/devices.ts';
 import {
+  ackSignatureMatches,
   type CommandAck,
   executedByTelemetry,
   LIVE_STATES,
@@ -72,7 +73,7 @@ const SYSTEM = { id: 'system', username: 'system', name: 'Platform', roles: [] }
 
 /**
  * A device's ack as the box sent it, or null when it is unreadable. A box of the earlier protocol
- * revision answers { id, ok: false, reason }: a refusal.
+ * revision answers { id, ok: false, reason }: read as a refusal, then refused as unsigned (applyAck).
  */
 export function readAck(payload: Buffer): CommandAck | null {
   try {
@@ -86,12 +87,26 @@ export function readAck(payload: Buffer): CommandAck | null {
   }
 }
 
-/** Moves the acknowledged command to ACKED, EXECUTED or FAILED as the ack says. */
+/**
+ * Moves the acknowledged command to ACKED, EXECUTED or FAILED as the ack says. An ack not signed
+ * with the device's key changes nothing and goes to the audit chain: whoever can publish on the
+ * device's topic without its key (a cloned token, a tool on the broker) cannot fake an answer.
+ */
 export async function applyAck(ctx: StepContext, deviceId: string, ack: CommandAck): Promise<void> {
-  await ctx.feed.run(async (tx, onTransition) => {
+  await ctx.feed.run(async (tx, onTransition, record) => {
     const c = await findCommand(tx, ack.id, true);
     // An ack for another device's command, or for nothing we sent, changes nothing.
     if (!c || c.deviceId !== deviceId) return;
+    const key = (await deviceCommandKey(tx, deviceId))?.commandKey;
+    if (!key || !ackSignatureMatches(ack, key)) {
+      await record({
+        actor: `device:${deviceId}`,
+        action: 'command.ack_refused',
+        subject: `command:${c.id}`,
+        detail: { reason: ack.sig ? 'forged signature' : 'unsigned', status: ack.status },
+      });
+      return;
+    }
     const to = stateAfterAck(c.state, ack, c.type);
     if (!to) return;
     if (ack.reason) await recordAckReason(tx, c.id, ack.reason);
@@ -293,13 +308,15 @@ export async function advanceCommand(
         );
         return;
       }
+      // Fixed at the first send (a resend is the same message); the counter is the device's next.
       const issuedAt = c.issuedAt ?? t;
       const nonce = c.nonce ?? randomBytes(16).toString('hex');
+      const counter = c.counter ?? (await nextCommandCounter(tx, c.deviceId));
       const signed = signCommand(
-        { id: c.id, deviceId: c.deviceId, type: c.type, issuedAt, expiresAt: c.expiresAt, nonce },
+        { id: c.id, deviceId: c.deviceId, type: c.type, counter, issuedAt, expiresAt: c.expiresAt, nonce },
         key,
       );
-      await recordSend(tx, c.id, { issuedAt, nonce, signature: signed.sig, at: t });
+      await recordSend(tx, c.id, { issuedAt, counter, nonce, signature: signed.sig, at: t });
       if (c.state === 'QUEUED') {
         const reason = 'published to the device';
         c = await moveCommand(tx, c, 'SENT', { actor: 'system', reason, policy }, t, onTransition);

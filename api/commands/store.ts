@@ -31,6 +31,8 @@ export interface CommandRow {
   rearmAt: number | null;
   expiresAt: number;
   issuedAt: number | null;
+  /** The device's command counter, taken at the first send. */
+  counter: number | null;
   nonce: string | null;
   signature: string | null;
   attempts: number;
@@ -43,7 +45,7 @@ export interface CommandRow {
 const ms = (v: Date | string | null): number | null => (v === null ? null : new Date(v).getTime());
 
 const COLUMNS = `id, seq, device_id, contract_id, type, state, reason, requested_by, requested_at, profile, emergency,
-  rearm_at, expires_at, issued_at, nonce, signature, attempts, last_sent_at, acked_at, ack_reason, executed_at`;
+  rearm_at, expires_at, issued_at, counter, nonce, signature, attempts, last_sent_at, acked_at, ack_reason, executed_at`;
 
 function toCommand(r: Record<string, unknown>): CommandRow {
   return {
@@ -61,6 +63,7 @@ function toCommand(r: Record<string, unknown>): CommandRow {
     rearmAt: ms(r.rearm_at as Date | null),
     expiresAt: ms(r.expires_at as Date) as number,
     issuedAt: ms(r.issued_at as Date | null),
+    counter: r.counter === null || r.counter === undefined ? null : Number(r.counter),
     nonce: (r.nonce as string | null) ?? null,
     signature: (r.signature as string | null) ?? null,
     attempts: Number(r.attempts),
@@ -271,12 +274,20 @@ export async function carryOverApprovals(tx: Sql, toId: string, fromId: string):
 export async function recordSend(
   tx: Sql,
   id: string,
-  send: { issuedAt: number; nonce: string; signature: string; at: number },
+  send: { issuedAt: number; counter: number; nonce: string; signature: string; at: number },
 ): Promise<void> {
   await tx.query(
-    `update command set issued_at = $2, nonce = $3, signature = $4, attempts = attempts + 1, last_sent_at = $5
+    `update command set issued_at = $2, nonce = $3, signature = $4, attempts = attempts + 1, last_sent_at = $5,
+       counter = $6
      where id = $1`,
-    [id, new Date(send.issuedAt).toISOString(), send.nonce, send.signature, new Date(send.at).toISOString()],
+    [
+      id,
+      new Date(send.issuedAt).toISOString(),
+      send.nonce,
+      send.signature,
+      new Date(send.at).toISOString(),
+      send.counter,
+    ],
   );
 }
 

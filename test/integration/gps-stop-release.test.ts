@@ -6,10 +6,13 @@
  *  - after a cure the machine is released although an emergency release waits for its approver;
  *  - one cured machine whose device is disabled holds back no other machine's command, and its own
  *    release waits for the device;
- *  - a machine is released after a cure however many other commands it got since its immobilize.
+ *  - a machine is released after a cure however many other commands it got since its immobilize;
+ *  - an answer not signed with the device's key changes nothing and is recorded.
  * Each of these once went the other way.
  */
+import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listAudit } from '../../api/audit/log.ts';
 import { testClock } from '../support/clock.ts';
 import { type CommandDesk, type DeskBox, openCommandDesk } from '../support/command-desk.ts';
 import { engineName } from '../support/engines.ts';
@@ -178,6 +181,50 @@ describe(`GPS-stop releases and endings on ${engineName}`, () => {
     await waitFor(async () => b.firmware.immobilizer.state.engaged, { what: 'the other box engaged' });
     // The disabled device's release is made, and waits for it.
     expect(await releasedBySystem(a)).toBeDefined();
+  });
+
+  it('believes only answers signed with the device key: a forged ack changes nothing and is recorded', async () => {
+    const b = await desk.stage3Box(6); // its box stays away: the command waits, SENT
+    const locate = await api('risk1', 'POST', '/api/commands', {
+      deviceId: b.deviceId,
+      type: 'locate',
+      reason: 'where',
+    });
+    await waitFor(async () => (await command(locate.body.id)).state === 'SENT', { what: 'SENT' });
+    // Someone with the device's broker login but not its command key answers for it.
+    const impostor = await mqtt.connectAsync(platform.mqttUrl, {
+      clientId: b.deviceId,
+      username: b.deviceId,
+      password: b.token,
+    });
+    await impostor.publishAsync(
+      `devices/${b.deviceId}/ack`,
+      JSON.stringify({ id: locate.body.id, status: 'done' }),
+      {
+        qos: 1,
+      },
+    );
+    await impostor.publishAsync(
+      `devices/${b.deviceId}/ack`,
+      JSON.stringify({ id: locate.body.id, status: 'done', sig: 'ab'.repeat(32) }),
+      { qos: 1 },
+    );
+    await impostor.endAsync();
+    const refused = await waitFor(
+      async () => {
+        const entries = await listAudit(platform.db, 0, 10_000);
+        const mine = entries.filter(
+          (e) => e.action === 'command.ack_refused' && e.subject === `command:${locate.body.id}`,
+        );
+        return mine.length === 2 ? mine : null;
+      },
+      { what: 'both forged acks recorded' },
+    );
+    expect(refused.map((e) => (e.detail as { reason: string }).reason).sort()).toEqual([
+      'forged signature',
+      'unsigned',
+    ]);
+    expect((await command(locate.body.id)).state).toBe('SENT');
   });
 
   it('releases after a cure however many commands came after the immobilize', async () => {

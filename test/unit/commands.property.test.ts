@@ -61,6 +61,7 @@ type Event =
   | { e: 'machine'; mode: Mode }
   | { e: 'network'; online: boolean }
   | { e: 'sensors'; known: boolean }
+  | { e: 'reboot' }
   | { e: 'duplicate'; which: number }
   | { e: 'forge'; which: number; how: 'sig' | 'alter' | 'expired' | 'device' | 'garbage' };
 
@@ -109,6 +110,7 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
   },
   { weight: 2, arbitrary: fc.boolean().map((online) => ({ e: 'network' as const, online })) },
   { weight: 1, arbitrary: fc.boolean().map((known) => ({ e: 'sensors' as const, known })) },
+  { weight: 1, arbitrary: fc.constant({ e: 'reboot' as const }) },
   { weight: 1, arbitrary: fc.nat(3).map((which) => ({ e: 'duplicate' as const, which })) },
   {
     weight: 1,
@@ -159,6 +161,8 @@ class World {
   /** When the account last fell below the threshold; warnings before it no longer count. */
   lastCureAt: number | null = null;
   nextId = 1;
+  /** The device's command counter, as the platform takes it at each first send. */
+  nextCounter = 1;
   violations: string[] = [];
 
   /** Whether the box reads the ignition and the speed; when not, its reports lack them. */
@@ -273,6 +277,7 @@ class World {
           id: c.id,
           deviceId: DEVICE,
           type: c.type,
+          counter: this.nextCounter++,
           issuedAt: this.now,
           expiresAt: c.expiresAt,
           nonce: randomBytes(16).toString('hex'),
@@ -322,6 +327,18 @@ class World {
         }
       }
     }
+    // Invariant 7: once the box has taken a release newer than every immobilize sent, nothing
+    // old (replayed, after a reboot or not) arms it again.
+    const sentRelay = this.commands.filter(
+      (x) => x.signed && (x.type === 'immobilize' || x.type === 'release'),
+    );
+    const newest = sentRelay.sort((x, y) => (x.signed?.counter ?? 0) - (y.signed?.counter ?? 0)).at(-1);
+    if (
+      newest?.type === 'release' &&
+      (newest.state === 'ACKED' || newest.state === 'EXECUTED') &&
+      this.device.state.armed
+    )
+      this.violations.push(`armed after release ${newest.id} was taken (a replay)`);
     // Release on cure.
     if (releaseNeeded(this.commands, this.stage, profile.minStage)) this.create('release', 'system');
     // The dispatcher.
@@ -396,6 +413,9 @@ class World {
       case 'sensors':
         this.sensorsKnown = ev.known;
         return;
+      case 'reboot':
+        this.device.reboot(); // RAM lost, persistent storage kept
+        return;
       case 'network':
         if (ev.online && !this.online) {
           this.onlineSince = this.now;
@@ -417,6 +437,7 @@ class World {
               id: 'forged',
               deviceId: DEVICE,
               type: 'immobilize',
+              counter: 1,
               issuedAt: this.now,
               expiresAt: this.now + HOUR,
               nonce: 'ab'.repeat(16),
@@ -456,12 +477,14 @@ class World {
                   : 'not json at all';
         const before = this.device.state;
         const ack = this.device.receive(forged, this.now, this.reading());
-        // A genuine but expired release is taken on purpose: releasing is always safe, whatever
-        // the box's clock says. It may only ever disarm.
+        // A genuine but expired release may be taken: releasing is always safe, whatever the box's
+        // clock says. It may only ever disarm.
         const staleRelease = ev.how === 'expired' && base.type === 'release';
         if (staleRelease) {
-          if (this.device.state.armed || this.device.state.engaged)
+          if (ack.status !== 'refused' && (this.device.state.armed || this.device.state.engaged))
             this.violations.push('an expired release left the relay armed');
+          if (ack.status === 'refused' && JSON.stringify(this.device.state) !== JSON.stringify(before))
+            this.violations.push('a refused release changed the relay');
           return;
         }
         if (ack.status !== 'refused') this.violations.push(`forged (${ev.how}) command accepted`);
