@@ -37,22 +37,23 @@ export interface Platform {
   stop(): Promise<void>;
 }
 
+/** Besides the configuration: the clock expiries and schedules read, and the web bundle served. */
+export type PlatformDeps = { now?: () => number; webRoot?: string };
 const WEB_ROOT = fileURLToPath(new URL('./web/dist/', import.meta.url));
 
 export async function startPlatform(
   overrides: Partial<Config> = {},
   env = process.env,
-  { now }: { now?: () => number } = {}, // the clock expiries and schedules read; tests drive it
+  { now, webRoot = WEB_ROOT }: PlatformDeps = {},
 ): Promise<Platform> {
   const config = loadConfig(env, overrides);
   const logger = pino({ level: config.LOG_LEVEL, base: { pid: process.pid } });
   const has = (role: ProcessRole) => config.ROLES.includes(role);
   const stops: (() => Promise<void>)[] = [];
   const stopAll = async () => {
-    for (const stop of stops.reverse())
-      await stop().catch((e) => logger.error({ err: e }, 'error while stopping'));
+    for (const stop of stops.reverse()) await stop().catch((e) => logger.error({ err: e }, 'stop failed'));
   };
-  // One Prometheus registry per platform (not prom-client's global one: several platforms per process).
+  // One Prometheus registry per platform, not prom-client's global one (several platforms per process).
   const metrics = new Registry();
   collectDefaultMetrics({ register: metrics });
   try {
@@ -78,33 +79,28 @@ export async function startPlatform(
         })
       : null;
     if (ingest) stops.push(() => ingest.stop());
-    let url: string;
-    let demoUsers: string[] = [];
-    let dispatchPass: Platform['dispatchPass'] = null;
-    if (has('api')) {
-      const api = await startApi(config, { db, mqttUrl, service, logger, metrics, webRoot: WEB_ROOT, now });
-      stops.push(() => api.stop());
-      ({ url, demoUsers, dispatchPass } = api);
-    } else {
-      // Without the api, /metrics and /health still have a home (Prometheus, the orchestrator).
-      const ops = await startOpsServer({ port: config.PORT, metrics, healthy: () => opsHealth(db, ingest) });
-      stops.push(() => ops.close());
-      url = ops.url;
-    }
-    let exampleDevice: Platform['exampleDevice'] = null;
-    if (has('sim') && config.SIM_DEVICES > 0) {
-      const fleet = await startDemoFleet({
-        mqttUrl,
-        devices: config.SIM_DEVICES,
-        seed: config.SIM_SEED,
-        idPrefix: config.SIM_ID_PREFIX,
-        logger: logger.child({ role: 'sim' }),
-        provision: (devices) => provisionDevices(db, devices),
-        saveContracts: (contracts, asOf) => saveContracts(db, contracts, asOf, 'demo'),
-      });
-      stops.push(() => fleet.stop());
-      exampleDevice = fleet.example;
-    }
+    const api = has('api')
+      ? await startApi(config, { db, mqttUrl, service, logger, metrics, webRoot, now })
+      : null;
+    if (api) stops.push(() => api.stop());
+    // Without the api, /metrics and /health still have a home (Prometheus, the orchestrator).
+    const ops = api
+      ? null
+      : await startOpsServer({ port: config.PORT, metrics, healthy: () => opsHealth(db, ingest) });
+    if (ops) stops.push(() => ops.close());
+    const fleet =
+      has('sim') && config.SIM_DEVICES > 0
+        ? await startDemoFleet(config, {
+            mqttUrl,
+            logger: logger.child({ role: 'sim' }),
+            provision: (devices) => provisionDevices(db, devices),
+            saveContracts: (contracts, asOf) => saveContracts(db, contracts, asOf, 'demo'),
+          })
+        : null;
+    if (fleet) stops.push(() => fleet.stop());
+    const url = api?.url ?? ops?.url ?? null;
+    const [demoUsers, dispatchPass] = api ? [api.demoUsers, api.dispatchPass] : [[], null];
+    const exampleDevice = fleet?.example ?? null;
     return { config, url, mqttUrl, db, logger, exampleDevice, demoUsers, dispatchPass, stop: stopAll };
   } catch (e) {
     await stopAll();
@@ -141,15 +137,13 @@ async function main(): Promise<void> {
   }
   process.stdout.write(`${banner(platform, performance.now() - started)}\n`);
   let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    platform.logger.info({ signal }, 'stopping');
-    await platform.stop();
-    process.exit(0);
-  };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  for (const signal of ['SIGINT', 'SIGTERM'] as const)
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      platform.logger.info({ signal }, 'stopping');
+      void platform.stop().then(() => process.exit(0));
+    });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

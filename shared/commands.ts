@@ -142,15 +142,24 @@ export interface SignedCommand {
 
 /** The exact bytes signed: the fields in this order, one per line, no trailing newline. */
 export function canonicalCommand(c: Omit<SignedCommand, 'sig'>): string {
-  return ['v2', c.id, c.deviceId, c.type, String(c.counter), String(c.issuedAt), String(c.expiresAt), c.nonce].join(
-    '\n',
-  );
+  return [
+    'v2',
+    c.id,
+    c.deviceId,
+    c.type,
+    String(c.counter),
+    String(c.issuedAt),
+    String(c.expiresAt),
+    c.nonce,
+  ].join('\n');
 }
 
-const hmac = (key: string, text: string) => createHmac('sha256', Buffer.from(key, 'hex')).update(text).digest();
+const hmac = (key: string, text: string) =>
+  createHmac('sha256', Buffer.from(key, 'hex')).update(text).digest();
 
 function hexMatches(sig: unknown, expected: Buffer): boolean {
-  const given = typeof sig === 'string' && /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : Buffer.alloc(0);
+  const given =
+    typeof sig === 'string' && /^[0-9a-f]{64}$/.test(sig) ? Buffer.from(sig, 'hex') : Buffer.alloc(0);
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
 

@@ -8,6 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { IsoDate } from '../shared/calendar-date.ts';
+import type { Config } from '../shared/config.ts';
 import type { DemoContract } from './demo-contracts.ts';
 import { createFleet } from './fleet.ts';
 import { deviceProvision, fleetContracts, type SimDeviceProvision } from './provisioning.ts';
@@ -19,12 +20,11 @@ export type DemoContractRecord = Omit<DemoContract, 'dealer'> & {
   dealer: { id: string; name: string; province: string };
 };
 
-export interface DemoFleetOptions {
+/** What the demo fleet takes from the configuration (SIM_DEVICES, SIM_SEED, SIM_ID_PREFIX). */
+export type DemoFleetConfig = Pick<Config, 'SIM_DEVICES' | 'SIM_SEED' | 'SIM_ID_PREFIX'>;
+
+export interface DemoFleetDeps {
   mqttUrl: string;
-  devices: number;
-  seed: number;
-  /** Device ids are `{idPrefix}-000001`, …: see createFleet. */
-  idPrefix?: string;
   logger: Logger;
   now?: number;
   /** Registers the boxes with their machines (idempotent). */
@@ -38,7 +38,8 @@ export interface DemoFleet {
   stop(): Promise<void>;
 }
 
-export async function startDemoFleet(o: DemoFleetOptions): Promise<DemoFleet> {
+export async function startDemoFleet(config: DemoFleetConfig, deps: DemoFleetDeps): Promise<DemoFleet> {
+  const o = { ...deps, devices: config.SIM_DEVICES, seed: config.SIM_SEED, idPrefix: config.SIM_ID_PREFIX };
   const now = o.now ?? Date.now();
   // The scripted run-away machine leaves ten minutes after start, so a demo session sees it.
   const machines = createFleet({

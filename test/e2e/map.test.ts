@@ -1,6 +1,6 @@
 /**
  * Browser smoke test of the recovery map: the whole platform (embedded broker and database,
- * ingest, api serving web/dist, a simulated fleet) and the built web app in headless Chromium.
+ * ingest, api serving the tests' web build, a simulated fleet) and the built web app in headless Chromium.
  * It signs in as the demo recovery agent first, as a person would, and waits on facts — machines
  * actually rendered by MapLibre — never on sleeps.
  *
@@ -21,6 +21,7 @@ import type { RecoveryHandle } from '../../web/src/testHandle.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
+import { TEST_WEB_ROOT } from './build-web.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUTPUT = join(ROOT, 'test-output');
@@ -93,8 +94,8 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
 
   beforeAll(async () => {
     if (!HAVE_BROWSER) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
-    if (!existsSync(join(ROOT, 'web/dist/index.html'))) {
-      throw new Error('no web/dist: the e2e project builds it once per run (test/e2e/build-web.ts)');
+    if (!existsSync(join(TEST_WEB_ROOT, 'index.html'))) {
+      throw new Error('no web/dist-test: the e2e project builds it once per run (test/e2e/build-web.ts)');
     }
     // Simulated boxes can start in a coverage gap and report hours later (SIM-000006 does on
     // mornings in Shanghai), or report without a fix while the GPS is lost, which puts nothing on
@@ -116,19 +117,23 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
       .map((m) => m.identity.deviceId);
     scratch = await scratchDatabase({ demoUsers: true });
     dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
-    platform = await startPlatform({
-      PORT: 0,
-      MQTT_PORT: 0,
-      SIM_DEVICES,
-      SIM_SEED: 42,
-      SIM_ID_PREFIX: ID_PREFIX,
-      DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
-      DATABASE_URL: scratch.url,
-      INGEST_CLIENT_ID,
-      INGEST_SHARE_GROUP: INGEST_CLIENT_ID,
-      ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
-    });
+    platform = await startPlatform(
+      {
+        PORT: 0,
+        MQTT_PORT: 0,
+        SIM_DEVICES,
+        SIM_SEED: 42,
+        SIM_ID_PREFIX: ID_PREFIX,
+        DATA_DIR: dataDir,
+        LOG_LEVEL: 'warn',
+        DATABASE_URL: scratch.url,
+        INGEST_CLIENT_ID,
+        INGEST_SHARE_GROUP: INGEST_CLIENT_ID,
+        ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
+      },
+      process.env,
+      { webRoot: TEST_WEB_ROOT },
+    );
     if (platform.url === null) throw new Error('the platform started without its api');
     url = platform.url;
     // On PostgreSQL the demo users exist only when asked for (npm run users -- demo).

@@ -14,6 +14,7 @@ import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import { STORY_INDEX } from '../../simulators/fleet.ts';
 import { deviceIdFor, deviceTokenFor } from '../../simulators/identity.ts';
+import { TEST_WEB_ROOT } from '../e2e/build-web.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from './auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from './broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from './engines.ts';
@@ -68,8 +69,8 @@ export interface E2E {
 
 export async function startE2E(simDevices: number): Promise<E2E> {
   if (!HAVE_BROWSER) throw new Error(`REQUIRE_BROWSER=1 but there is no Chromium at ${CHROMIUM}`);
-  if (!existsSync(join(ROOT, 'web/dist/index.html'))) {
-    throw new Error('no web/dist: the e2e project builds it once per run (test/e2e/build-web.ts)');
+  if (!existsSync(join(TEST_WEB_ROOT, 'index.html'))) {
+    throw new Error('no web/dist-test: the e2e project builds it once per run (test/e2e/build-web.ts)');
   }
   // Its own ingest session and share group, the session forgotten afterwards: on a real broker a
   // fixed id or group would let sessions left by earlier runs take a share of this run's messages.
@@ -83,19 +84,23 @@ export async function startE2E(simDevices: number): Promise<E2E> {
   }));
   const scratch: ScratchDatabase = await scratchDatabase({ demoUsers: true });
   const dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
-  const platform = await startPlatform({
-    PORT: 0,
-    MQTT_PORT: 0,
-    SIM_DEVICES: simDevices,
-    SIM_SEED: DEMO_SEED,
-    SIM_ID_PREFIX: idPrefix,
-    DATA_DIR: dataDir,
-    LOG_LEVEL: 'warn',
-    DATABASE_URL: scratch.url,
-    INGEST_CLIENT_ID: ingestClientId,
-    INGEST_SHARE_GROUP: ingestClientId,
-    ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
-  });
+  const platform = await startPlatform(
+    {
+      PORT: 0,
+      MQTT_PORT: 0,
+      SIM_DEVICES: simDevices,
+      SIM_SEED: DEMO_SEED,
+      SIM_ID_PREFIX: idPrefix,
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      DATABASE_URL: scratch.url,
+      INGEST_CLIENT_ID: ingestClientId,
+      INGEST_SHARE_GROUP: ingestClientId,
+      ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
+    },
+    process.env,
+    { webRoot: TEST_WEB_ROOT },
+  );
   if (platform.url === null) throw new Error('the platform started without its api');
   const url = platform.url;
   if (scratch.url) await ensureDemoUsers(platform.db);

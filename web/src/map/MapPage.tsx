@@ -10,7 +10,6 @@ import { navigate } from '../common/route.ts';
 import { useFormat } from '../i18n/index.ts';
 import { useConnection, useFleet, useLive } from '../live/LiveContext.tsx';
 import { MapPanel } from '../panel/MapPanel.tsx';
-import { exposeTestHandle } from '../testHandle.ts';
 import { datumOfStyle } from './datum.ts';
 import { drawnFleet, type Freshness } from './fleetView.ts';
 import { MachinePanel } from './MachinePanel.tsx';
@@ -185,9 +184,24 @@ function ResizeOnShow({ visible }: { visible: boolean }) {
   return null;
 }
 
+/**
+ * `window.__recovery` for the browser tests, only in their build: in a production build the
+ * condition is false at build time and the handle's code is left out of the bundle.
+ */
 function TestHandle() {
   const map = useMap();
   const live = useLive();
-  useEffect(() => exposeTestHandle(map, live), [map, live]);
+  useEffect(() => {
+    if (import.meta.env.VITE_TEST_HANDLE !== '1') return;
+    let undo: (() => void) | undefined;
+    let gone = false;
+    void import('../testHandle.ts').then(({ exposeTestHandle }) => {
+      if (!gone) undo = exposeTestHandle(map, live);
+    });
+    return () => {
+      gone = true;
+      undo?.();
+    };
+  }, [map, live]);
   return null;
 }
