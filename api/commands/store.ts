@@ -427,6 +427,25 @@ async function lastCure(sql: Sql, contractId: string, minStage: number): Promise
   return ms(rows[0]?.at ?? null);
 }
 
+/**
+ * Whether a GPS stop is under way on the machine of a contract: an immobilize requested, approved,
+ * on its way, armed or engaged, and no release taken by the box since.
+ */
+export async function gpsStopUnderWay(sql: Sql, contractId: string): Promise<boolean> {
+  const { rows } = await sql.query<{ under_way: boolean }>(
+    `select exists (
+       select 1 from command i
+       join installation inst on inst.device_id = i.device_id and inst.removed_at is null
+       join contract c on c.machine_id = inst.machine_id and c.id = $1
+       where i.type = 'immobilize' and i.state in ('REQUESTED', 'APPROVED', 'QUEUED', 'SENT', 'ACKED', 'EXECUTED')
+         and not exists (select 1 from command r where r.device_id = i.device_id and r.type = 'release'
+                         and r.seq > i.seq and r.state in ('ACKED', 'EXECUTED'))
+     ) as under_way`,
+    [contractId],
+  );
+  return Boolean(rows[0]?.under_way);
+}
+
 /** Everything the policy looks at for a command, read now. */
 export async function policyContext(
   sql: Sql,

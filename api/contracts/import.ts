@@ -12,6 +12,7 @@ import type { StageChange } from '../../shared/live.ts';
 import { parseYuan } from '../../shared/money.ts';
 import { type ContractInput, ContractInputSchema } from './schemas.ts';
 import { addPayments, upsertContract } from './service.ts';
+import type { Booking } from './store.ts';
 
 export const CONTRACT_COLUMNS = {
   required: ['number', 'kind', 'principal', 'start_date', 'term_months', 'customer_name'],
@@ -208,7 +209,13 @@ export async function importContracts(db: Database, csv: string, now: number): P
   return report;
 }
 
-export async function importPayments(db: Database, csv: string, now: number): Promise<ImportReport> {
+/** A bank file's payments; each counts at once and keeps the file's sha256 and who imported it. */
+export async function importPayments(
+  db: Database,
+  csv: string,
+  now: number,
+  booking: Booking = { bookedBy: 'system' },
+): Promise<ImportReport> {
   const rows = readCsv(csv, PAYMENT_COLUMNS);
   const report: ImportReport = { accepted: [], rejected: [], stageChanges: [] };
   await db.transaction(async (tx) => {
@@ -236,7 +243,7 @@ export async function importPayments(db: Database, csv: string, now: number): Pr
         continue;
       }
       const saved = await underSavepoint(tx, () =>
-        addPayments(tx, contractId, [payment.data], now, 'import'),
+        addPayments(tx, contractId, [payment.data], now, 'import', booking),
       );
       if ('reason' in saved) {
         report.rejected.push({ row, line, number, reason: saved.reason });

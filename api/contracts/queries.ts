@@ -46,9 +46,23 @@ export async function getContractView(sql: Sql, id: string, now: number): Promis
       'select device_id, installed_at, removed_at from installation where machine_id = $1 order by installed_at',
       [c.machine_id],
     ),
-    sql.query<{ date: string; amount: number; reference: string; source: string }>(
-      `select paid_on::text as date, amount::float8 as amount, reference, source from payment
-       where contract_id = $1 order by paid_on, id`,
+    sql.query<{
+      date: string;
+      amount: number;
+      reference: string;
+      source: string;
+      bookedBy: string;
+      awaitingConfirmation: boolean;
+      confirmedBy: string | null;
+      confirmedAt: Date | null;
+      reversedBy: string | null;
+      reversedAt: Date | null;
+    }>(
+      `select paid_on::text as date, amount::float8 as amount, reference, source, booked_by as "bookedBy",
+              (needs_confirmation and confirmed_at is null and reversed_at is null) as "awaitingConfirmation",
+              confirmed_by as "confirmedBy", confirmed_at as "confirmedAt", reversed_by as "reversedBy",
+              reversed_at as "reversedAt"
+       from payment where contract_id = $1 order by paid_on, id`,
       [id],
     ),
     sql.query<{ from_stage: number | null; to_stage: number; changed_at: Date; reason: string }>(
@@ -113,7 +127,12 @@ export async function getContractView(sql: Sql, id: string, now: number): Promis
       settled: o.settled,
     },
     instalments: o.instalments.map(({ penaltyFenDays: _, ...i }) => i),
-    payments: payments.rows.map((p) => ({ ...p, amount: Number(p.amount) })),
+    payments: payments.rows.map((p) => ({
+      ...p,
+      amount: Number(p.amount),
+      confirmedAt: p.confirmedAt === null ? null : new Date(p.confirmedAt).toISOString(),
+      reversedAt: p.reversedAt === null ? null : new Date(p.reversedAt).toISOString(),
+    })),
     promises: account.promises,
     openDisputes: account.openDisputes.length,
     nextAction: account.nextAction,

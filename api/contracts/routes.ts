@@ -3,9 +3,10 @@
  * and the accounts list. Every write recomputes the account and hands its stage change, if any, to
  * `onStageChanges` (the live feed).
  */
+import { createHash } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { Database } from '../../db/client.ts';
+import type { Database, Sql } from '../../db/client.ts';
 import {
   AccountsPageSchema,
   ActivitySchema,
@@ -21,7 +22,7 @@ import { zodRoutes } from '../http/zod-routes.ts';
 import { importContracts, importPayments } from './import.ts';
 import { getContractView, listAccounts, listActivities } from './queries.ts';
 import { AccountsQuerySchema, ActivityInputSchema, ContractInputSchema } from './schemas.ts';
-import { addPayments, recordActivity, upsertContract } from './service.ts';
+import { addPayments, confirmPayment, recordActivity, reversePayment, upsertContract } from './service.ts';
 
 export interface ContractRoutesOptions {
   db: Database;
@@ -32,6 +33,10 @@ export interface ContractRoutesOptions {
 /** Feeding contracts and payments in from the lender's systems. */
 const IMPORTERS: Role[] = ['admin', 'risk_manager'];
 const PAYMENT_TAKERS: Role[] = ['admin', 'collector', 'risk_manager'];
+/** A held payment is confirmed by a risk manager other than its booker (docs/contracts.md). */
+const CONFIRMERS: Role[] = ['risk_manager'];
+/** A bounced payment is reversed by a risk manager or an admin. */
+const REVERSERS: Role[] = ['admin', 'risk_manager'];
 /** People who talk to customers and visit them record what happened. */
 const RECORDERS: Role[] = ['collector', 'recovery_agent', 'risk_manager'];
 
@@ -136,6 +141,8 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
         response: {
           200: z.object({
             added: z.boolean(),
+            /** With a GPS stop under way, a payment that would lower the stage waits for a second person. */
+            awaitingConfirmation: z.boolean(),
             stageChange: StageChangeSchema.nullable(),
             contract: ContractViewSchema,
           }),
@@ -145,13 +152,67 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
     },
     async (request) => {
       const { id } = request.params;
-      const result = await db.transaction((tx) => addPayments(tx, id, [request.body], now()));
+      const booking = { bookedBy: request.user.username };
+      const result = await db.transaction((tx) => addPayments(tx, id, [request.body], now(), 'api', booking));
       announce([result.stageChange]);
       const contract = await getContractView(db, id, now());
       if (!contract) throw notFound(`contract ${id}`);
-      return { added: result.added.length > 0, stageChange: result.stageChange, contract };
+      return {
+        added: result.added.length > 0,
+        awaitingConfirmation: result.awaitingConfirmation.length > 0,
+        stageChange: result.stageChange,
+        contract,
+      };
     },
   );
+
+  // A second person's word on money: a held payment confirmed, a bounced one reversed.
+  for (const act of [
+    {
+      verb: 'confirm',
+      access: CONFIRMERS,
+      summary: 'Confirm a payment held for a second person (not its booker): it counts from now on',
+      body: z.object({ note: z.string().trim().max(2000).default('') }),
+      run: (tx: Sql, id: string, reference: string, by: string, body: { note?: string; reason?: string }) =>
+        confirmPayment(tx, id, reference, by, body.note ?? '', now()),
+    },
+    {
+      verb: 'reverse',
+      access: REVERSERS,
+      summary: 'Reverse a payment that bounced: it stops counting and the stage rises again',
+      body: z.object({ reason: z.string().trim().min(5).max(2000) }),
+      run: (tx: Sql, id: string, reference: string, by: string, body: { note?: string; reason?: string }) =>
+        reversePayment(tx, id, reference, by, body.reason ?? '', now()),
+    },
+  ]) {
+    app.post(
+      `/contracts/:id/payments/:reference/${act.verb}`,
+      {
+        config: { access: act.access },
+        schema: {
+          tags: ['payments'],
+          summary: act.summary,
+          params: z.object({ id: z.string(), reference: z.string() }),
+          body: act.body,
+          response: {
+            200: z.object({ stageChange: StageChangeSchema.nullable(), contract: ContractViewSchema }),
+            ...errors,
+            409: ErrorSchema,
+          },
+        },
+      },
+      async (request) => {
+        const { id, reference } = request.params;
+        const stageChange = await db.transaction((tx) =>
+          act.run(tx, id, reference, request.user.username, request.body),
+        );
+        announce([stageChange]);
+        const contract = await getContractView(db, id, now());
+        if (!contract) throw notFound(`contract ${id}`);
+        return { stageChange, contract };
+      },
+    );
+  }
 
   app.post(
     '/payments/import',
@@ -166,7 +227,11 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
       },
     },
     async (request) => {
-      const report = await importPayments(db, request.body, now());
+      const importSha256 = createHash('sha256').update(request.body).digest('hex');
+      const report = await importPayments(db, request.body, now(), {
+        bookedBy: request.user.username,
+        importSha256,
+      });
       announce(report.stageChanges);
       return report;
     },

@@ -5,13 +5,28 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Sql } from '../../db/client.ts';
+import { assessAccount } from '../../shared/account.ts';
 import { addMonthsClamped, type IsoDate, localDate } from '../../shared/calendar-date.ts';
-import { NotFoundError, UnprocessableError } from '../../shared/errors.ts';
+import { ConflictError, NotAllowedError, NotFoundError, UnprocessableError } from '../../shared/errors.ts';
 import type { StageChange } from '../../shared/live.ts';
 import type { Payment } from '../../shared/overdue.ts';
 import { buildSchedule } from '../../shared/schedule.ts';
+import { appendAudit } from '../audit/log.ts';
+import { gpsStopUnderWay } from '../commands/store.ts';
 import type { ActivityInput, ContractInput } from './schemas.ts';
-import { type ContractRecord, insertPayments, refreshAccount, saveContract } from './store.ts';
+import {
+  type Booking,
+  type ContractRecord,
+  findPayment,
+  holdForConfirmation,
+  insertPayments,
+  loadAccountInputs,
+  markConfirmed,
+  markReversed,
+  refreshAccount,
+  releaseHold,
+  saveContract,
+} from './store.ts';
 
 export interface UpsertResult {
   id: string;
@@ -104,6 +119,8 @@ function toRecord(c: ContractInput, id: string, machineId: string): ContractReco
 export interface PaymentResult {
   added: string[];
   duplicates: string[];
+  /** Of the added, those that count only once a second person confirms them. */
+  awaitingConfirmation: string[];
   stageChange: StageChange | null;
 }
 
@@ -114,6 +131,7 @@ export async function addPayments(
   payments: readonly Payment[],
   now: number,
   source = 'api',
+  booking: Booking = { bookedBy: 'system' },
 ): Promise<PaymentResult> {
   const today = await todayOf(tx, contractId, now);
   const future = payments.find((p) => p.date > today);
@@ -121,12 +139,105 @@ export async function addPayments(
     throw new UnprocessableError(
       `payment ${future.reference} is dated ${future.date}, after today (${today})`,
     );
-  const added = await insertPayments(tx, contractId, payments, source);
+  const added = await insertPayments(tx, contractId, payments, source, booking);
   const fresh = new Set(added);
   const duplicates = payments.map((p) => p.reference).filter((r) => !fresh.has(r));
+  const awaitingConfirmation =
+    source === 'api' && added.length > 0 && (await gpsStopUnderWay(tx, contractId))
+      ? await heldIfLowering(
+          tx,
+          contractId,
+          payments.filter((p) => fresh.has(p.reference)),
+          today,
+        )
+      : [];
+  for (const p of payments.filter((x) => fresh.has(x.reference))) {
+    await appendAudit(tx, {
+      actor: booking.bookedBy,
+      action: 'payment.booked',
+      subject: `contract:${contractId}`,
+      detail: {
+        reference: p.reference,
+        amount: p.amount,
+        date: p.date,
+        source,
+        ...(booking.importSha256 ? { fileSha256: booking.importSha256 } : {}),
+        awaitingConfirmation: awaitingConfirmation.includes(p.reference),
+      },
+    });
+  }
   const stageChange =
     added.length > 0 ? await refreshAccount(tx, contractId, today, 'payment received', now) : null;
-  return { added, duplicates, stageChange };
+  return { added, duplicates, awaitingConfirmation, stageChange };
+}
+
+/**
+ * With a GPS stop under way, hand-entered payments that would lower the stage are held until a
+ * second person confirms them: one person's booking must not release a machine two people stopped.
+ * Returns the references held.
+ */
+async function heldIfLowering(
+  tx: Sql,
+  contractId: string,
+  added: Payment[],
+  today: IsoDate,
+): Promise<string[]> {
+  const references = added.map((p) => p.reference);
+  await holdForConfirmation(tx, contractId, references);
+  const loaded = await loadAccountInputs(tx, contractId);
+  if (!loaded) return [];
+  const without = assessAccount(loaded.inputs, today).overdue.stage;
+  const withThem = assessAccount({ ...loaded.inputs, payments: [...loaded.inputs.payments, ...added] }, today)
+    .overdue.stage;
+  if (withThem < without) return references;
+  await releaseHold(tx, contractId, references);
+  return [];
+}
+
+/** A risk manager other than the booker confirms a held payment: it counts from now on. */
+export async function confirmPayment(
+  tx: Sql,
+  contractId: string,
+  reference: string,
+  by: string,
+  note: string,
+  now: number,
+): Promise<StageChange | null> {
+  const p = await findPayment(tx, contractId, reference);
+  if (!p) throw new NotFoundError(`payment ${reference} of contract ${contractId}`);
+  if (!p.needsConfirmation || p.confirmedBy !== null || p.reversedAt !== null)
+    throw new ConflictError(`payment ${reference} is not waiting for a confirmation`);
+  if (p.bookedBy === by) throw new NotAllowedError('the person who booked a payment cannot confirm it');
+  await markConfirmed(tx, contractId, reference, by, now);
+  await appendAudit(tx, {
+    actor: by,
+    action: 'payment.confirmed',
+    subject: `contract:${contractId}`,
+    detail: { reference, amount: p.amount, bookedBy: p.bookedBy, note },
+  });
+  return refreshAccount(tx, contractId, await todayOf(tx, contractId, now), 'payment confirmed', now);
+}
+
+/** A payment that bounced is reversed, never deleted: it stops counting and the stage rises again. */
+export async function reversePayment(
+  tx: Sql,
+  contractId: string,
+  reference: string,
+  by: string,
+  reason: string,
+  now: number,
+): Promise<StageChange | null> {
+  const p = await findPayment(tx, contractId, reference);
+  if (!p) throw new NotFoundError(`payment ${reference} of contract ${contractId}`);
+  if (p.reversedAt !== null) throw new ConflictError(`payment ${reference} was reversed already`);
+  await markReversed(tx, contractId, reference, by, reason, now);
+  await appendAudit(tx, {
+    actor: by,
+    action: 'payment.reversed',
+    subject: `contract:${contractId}`,
+    detail: { reference, amount: p.amount, bookedBy: p.bookedBy, reason },
+  });
+  return refreshAccount(tx, contractId, await todayOf(tx, contractId, now), 'payment reversed', now);
 }
 
 export interface ActivityResult {

@@ -152,17 +152,24 @@ export async function saveContract(
   return refreshAccount(tx, c.id, asOf, 'contract saved');
 }
 
+/** Who booked payments and how: a person by hand, or a bank file (its sha256). */
+export interface Booking {
+  bookedBy: string;
+  importSha256?: string | undefined;
+}
+
 /** Adds payments, skipping references already recorded; returns the references that were new. */
 export async function insertPayments(
   tx: Sql,
   contractId: string,
   payments: readonly Payment[],
   source: string,
+  booking: Booking = { bookedBy: 'system' },
 ): Promise<string[]> {
   if (payments.length === 0) return [];
   const { rows } = await tx.query<{ reference: string }>(
-    `insert into payment (contract_id, paid_on, amount, reference, source)
-     select $1, *, $5 from unnest($2::date[], $3::bigint[], $4::text[])
+    `insert into payment (contract_id, paid_on, amount, reference, source, booked_by, import_sha256)
+     select $1, *, $5, $6, $7 from unnest($2::date[], $3::bigint[], $4::text[])
      on conflict (contract_id, reference) do nothing
      returning reference`,
     [
@@ -171,9 +178,87 @@ export async function insertPayments(
       payments.map((x) => x.amount),
       payments.map((x) => x.reference),
       source,
+      booking.bookedBy,
+      booking.importSha256 ?? null,
     ],
   );
   return rows.map((r) => r.reference);
+}
+
+/** Holds payments back until a second person confirms them (they do not count meanwhile). */
+export async function holdForConfirmation(tx: Sql, contractId: string, references: string[]): Promise<void> {
+  await tx.query(
+    'update payment set needs_confirmation = true where contract_id = $1 and reference = any($2::text[])',
+    [contractId, references],
+  );
+}
+
+export async function releaseHold(tx: Sql, contractId: string, references: string[]): Promise<void> {
+  await tx.query(
+    'update payment set needs_confirmation = false where contract_id = $1 and reference = any($2::text[])',
+    [contractId, references],
+  );
+}
+
+export interface PaymentRecord {
+  reference: string;
+  amount: number;
+  bookedBy: string;
+  needsConfirmation: boolean;
+  confirmedBy: string | null;
+  reversedAt: string | null;
+}
+
+export async function findPayment(
+  tx: Sql,
+  contractId: string,
+  reference: string,
+): Promise<PaymentRecord | null> {
+  const { rows } = await tx.query<{
+    reference: string;
+    amount: string | number;
+    booked_by: string;
+    needs_confirmation: boolean;
+    confirmed_by: string | null;
+    reversed_at: Date | null;
+  }>(
+    `select reference, amount, booked_by, needs_confirmation, confirmed_by, reversed_at from payment
+     where contract_id = $1 and reference = $2 for update`,
+    [contractId, reference],
+  );
+  const r = rows[0];
+  return r
+    ? {
+        reference: r.reference,
+        amount: Number(r.amount),
+        bookedBy: r.booked_by,
+        needsConfirmation: r.needs_confirmation,
+        confirmedBy: r.confirmed_by,
+        reversedAt: r.reversed_at === null ? null : new Date(r.reversed_at).toISOString(),
+      }
+    : null;
+}
+
+export async function markConfirmed(tx: Sql, contractId: string, reference: string, by: string, at: number) {
+  await tx.query(
+    'update payment set confirmed_by = $3, confirmed_at = $4 where contract_id = $1 and reference = $2',
+    [contractId, reference, by, new Date(at).toISOString()],
+  );
+}
+
+export async function markReversed(
+  tx: Sql,
+  contractId: string,
+  reference: string,
+  by: string,
+  reason: string,
+  at: number,
+) {
+  await tx.query(
+    `update payment set reversed_by = $3, reversal_reason = $4, reversed_at = $5
+     where contract_id = $1 and reference = $2`,
+    [contractId, reference, by, reason, new Date(at).toISOString()],
+  );
 }
 
 interface TermsRow {
@@ -202,8 +287,10 @@ export async function loadAccountInputs(tx: Sql, contractId: string, lock = fals
     [contractId],
   );
   const { rows: payments } = await tx.query<Payment>(
+    // What counts: not reversed, and confirmed where a second person's confirmation is needed.
     `select paid_on::text as date, amount::float8 as amount, reference from payment
-     where contract_id = $1 order by paid_on, id`,
+     where contract_id = $1 and reversed_at is null and (not needs_confirmation or confirmed_at is not null)
+     order by paid_on, id`,
     [contractId],
   );
   const activities = await loadActivities(tx, contractId, contract.timezone);

@@ -133,7 +133,19 @@ export const ContractViewSchema = z.object({
       daysPastDue: z.number().int(),
     }),
   ),
-  payments: z.array(PaymentSchema.extend({ source: z.string() })),
+  payments: z.array(
+    PaymentSchema.extend({
+      /** 'api' (entered by hand), 'import' (a bank file), 'demo'. */
+      source: z.string(),
+      bookedBy: z.string(),
+      /** Held for a second person's confirmation (it does not count until then). */
+      awaitingConfirmation: z.boolean(),
+      confirmedBy: z.string().nullable(),
+      confirmedAt: z.string().nullable(),
+      reversedBy: z.string().nullable(),
+      reversedAt: z.string().nullable(),
+    }),
+  ),
   promises: z.array(
     z.object({
       activityId: z.number().int(),

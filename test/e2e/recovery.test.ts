@@ -20,7 +20,7 @@ import { type E2E, SKIP_BROWSER, startE2E } from '../support/browser.ts';
 import { type CommandDesk, openCommandDesk } from '../support/command-desk.ts';
 import { waitFor } from '../support/wait.ts';
 
-const SIM_DEVICES = 30;
+const SIM_DEVICES = 20;
 
 describe.skipIf(SKIP_BROWSER)('recovery agent in Chromium', () => {
   let e2e: E2E;

@@ -161,14 +161,21 @@ describe(`remote disable on ${engineName}`, () => {
       box.firmware.report({ v: 1, ts: Date.now(), lat: 34.2, lon: 117.2, ign: true, spd: 5 }),
     ).toMatchObject({ ign: false, spd: 0, rly: true });
 
-    // The customer pays everything overdue: the machine is released without anyone asking.
+    // The customer pays everything overdue; booked by hand during a GPS stop, the payment counts
+    // once a second person confirms it, and then the machine is released without anyone asking.
     const pay = await api('collector', 'POST', `/api/contracts/${contractId}/payments`, {
       date: new Date().toISOString().slice(0, 10),
       amount: 3_600_000,
       reference: `CURE-${run}`,
     });
     expect(pay.status).toBe(200);
-    expect(pay.body.contract.overdue.stage).toBe(0);
+    expect(pay.body).toMatchObject({ awaitingConfirmation: true });
+    expect(pay.body.contract.overdue.stage).toBe(3);
+    const confirmed = await api('risk2', 'POST', `/api/contracts/${contractId}/payments/CURE-${run}/confirm`, {
+      note: 'bank receipt seen',
+    });
+    expect(confirmed.status).toBe(200);
+    expect(confirmed.body.contract.overdue.stage).toBe(0);
     await waitFor(async () => !box.firmware.immobilizer.state.armed, {
       what: 'released on the box',
       timeoutMs: 20_000,

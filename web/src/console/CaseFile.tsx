@@ -122,10 +122,24 @@ export function CaseFile({
             <table>
               <tbody>
                 {c.payments.map((p) => (
-                  <tr key={p.reference}>
+                  <tr
+                    key={p.reference}
+                    data-testid="payment"
+                    data-reference={p.reference}
+                    className={p.reversedAt ? 'superseded' : undefined}
+                  >
                     <td>{f.date(p.date)}</td>
                     <td className="num">{f.money(p.amount)}</td>
                     <td className="muted">{p.reference}</td>
+                    <td className="muted" data-testid="payment-people">
+                      {t('caseFile.bookedBy', {
+                        who: p.bookedBy,
+                        how: t(`caseFile.source.${p.source}`, p.source),
+                      })}
+                      {p.awaitingConfirmation && <> · {t('caseFile.awaitingConfirmation')}</>}
+                      {p.confirmedBy && <> · {t('caseFile.confirmedBy', { who: p.confirmedBy })}</>}
+                      {p.reversedBy && <> · {t('caseFile.reversedBy', { who: p.reversedBy })}</>}
+                    </td>
                   </tr>
                 ))}
               </tbody>
