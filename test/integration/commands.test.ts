@@ -171,9 +171,14 @@ describe(`remote disable on ${engineName}`, () => {
     expect(pay.status).toBe(200);
     expect(pay.body).toMatchObject({ awaitingConfirmation: true });
     expect(pay.body.contract.overdue.stage).toBe(3);
-    const confirmed = await api('risk2', 'POST', `/api/contracts/${contractId}/payments/CURE-${run}/confirm`, {
-      note: 'bank receipt seen',
-    });
+    const confirmed = await api(
+      'risk2',
+      'POST',
+      `/api/contracts/${contractId}/payments/CURE-${run}/confirm`,
+      {
+        note: 'bank receipt seen',
+      },
+    );
     expect(confirmed.status).toBe(200);
     expect(confirmed.body.contract.overdue.stage).toBe(0);
     await waitFor(async () => !box.firmware.immobilizer.state.armed, {

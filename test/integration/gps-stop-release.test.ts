@@ -2,7 +2,8 @@
  * Commands end, and releases do not stall. Through the real api, broker and database, with boxes
  * running the reference firmware on a clock the test moves forward:
  *  - an immobilize the box took on but never engaged (the machine kept working) ends: the box
- *    disarms at its expiry and the platform marks it EXPIRED, instead of ACKED for ever;
+ *    disarms at its expiry and the platform marks it EXPIRED, instead of ACKED for ever; an
+ *    emergency release that executes closes it, so re-arming after the window is not refused;
  *  - after a cure the machine is released although an emergency release waits for its approver;
  *  - one cured machine whose device is disabled holds back no other machine's command, and its own
  *    release waits for the device;
@@ -139,6 +140,38 @@ describe(`GPS-stop releases and endings on ${engineName}`, () => {
     // Months later the machine stops for the night: nothing engages.
     await b.report({ ign: false, spd: 0 });
     expect(b.firmware.immobilizer.state.engaged).toBe(false);
+  });
+
+  it('closes an armed, never-engaged immobilize when an emergency release executes, so re-arming works', async () => {
+    const b = await box(7);
+    await b.report({ ign: true, spd: 8 }); // working: armed, not engaged
+    const imm = await immobilize(b);
+    await waitFor(async () => (await command(imm)).state === 'ACKED', { what: 'ACKED' });
+    const rel = await api('risk1', 'POST', '/api/commands', {
+      contractId: b.contractId,
+      type: 'release',
+      reason: 'emergency: a hospital run',
+    });
+    expect(
+      (await api('risk2', 'POST', `/api/commands/${rel.body.id}/approve`, { note: 'seen' })).status,
+    ).toBe(200);
+    await waitFor(
+      async () => {
+        await b.report({ ign: true, spd: 8 });
+        return (await command(rel.body.id)).state === 'EXECUTED';
+      },
+      { what: 'release EXECUTED', everyMs: 200 },
+    );
+    expect((await command(imm)).state).toBe('CANCELLED'); // not ACKED for ever
+    // After the emergency window the machine is re-armed, without a conflict with the leftover.
+    clock.advance(48 * 60 * MINUTE + MINUTE);
+    await b.report({ ign: true, spd: 8 });
+    await platform.current.dispatchPass!();
+    const rearm = (await commandsOf(b.deviceId)).find(
+      (c) => c.type === 'immobilize' && c.requestedBy === 'system',
+    );
+    expect(rearm).toBeDefined();
+    await waitFor(async () => b.firmware.immobilizer.state.armed, { what: 're-armed on the box' });
   });
 
   it('releases after a cure although an emergency release waits for its approver', async () => {
