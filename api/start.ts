@@ -113,6 +113,7 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
       profile: policy,
       logger: logger.child({ role: 'commands' }),
       now,
+      onAlerts: announceAlerts,
     });
     stops.push(() => dispatcher.stop());
     const embedded = config.MQTT_URL === undefined;

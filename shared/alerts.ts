@@ -16,6 +16,7 @@ export const ALERT_KINDS = [
   'far_from_sites',
   'engine_hours_overdue',
   'immobilized_moving',
+  'decision_due',
 ] as const;
 export type AlertKind = (typeof ALERT_KINDS)[number];
 
@@ -29,6 +30,7 @@ export const ALERT_LABELS: Record<AlertKind, string> = {
   far_from_sites: 'Stage-3 machine far from its known sites',
   engine_hours_overdue: 'Engine hours rising on an overdue account',
   immobilized_moving: 'Immobilized machine moving or started',
+  decision_due: 'GPS stop engaged for weeks: decide to repossess, litigate or release',
 };
 
 export interface AlertRules {
@@ -63,6 +65,8 @@ export const DEFAULT_ALERT_RULES: AlertRules = {
     far_from_sites: 10 * MIN,
     engine_hours_overdue: 0,
     immobilized_moving: 10 * MIN,
+    // Cleared by the release that ends the stop, not by the absence of a report.
+    decision_due: 0,
   },
   silentHoursByStage: [24, 24, 12, 6, 24],
 };

@@ -36,6 +36,13 @@ export interface PolicyProfile {
   emergencyReleaseHours: number;
   /** How long a sent command stays valid (the device refuses it afterwards). */
   commandTtlMinutes: number;
+  /**
+   * An engaged GPS stop older than this many days needs a decision — repossess, litigate or release
+   * (the duty to mitigate, China Civil Code art. 591): the risk managers are asked, and again every
+   * `decisionRepeatDays` until the machine is released.
+   */
+  decisionDays: number;
+  decisionRepeatDays: number;
 }
 
 export const PROFILES: Record<string, PolicyProfile> = {
@@ -50,6 +57,8 @@ export const PROFILES: Record<string, PolicyProfile> = {
     maxSilenceMinutes: 60,
     emergencyReleaseHours: 48,
     commandTtlMinutes: 24 * 60,
+    decisionDays: 30,
+    decisionRepeatDays: 7,
   },
   strict: {
     id: 'strict',
@@ -62,6 +71,8 @@ export const PROFILES: Record<string, PolicyProfile> = {
     maxSilenceMinutes: 30,
     emergencyReleaseHours: 24,
     commandTtlMinutes: 12 * 60,
+    decisionDays: 30,
+    decisionRepeatDays: 7,
   },
 };
 
@@ -206,6 +217,10 @@ export function countingWarnings<W extends { at: number }>(
   const from = now - p.warningValidDays * 24 * HOUR;
   return warnings.filter((w) => w.at <= now && w.at > from && (curedAt === null || w.at > curedAt));
 }
+
+/** When an immobilize executed at `executedAt` needs a decision (epoch ms). */
+export const decisionDueAt = (executedAt: number, p: Pick<PolicyProfile, 'decisionDays'>): number =>
+  executedAt + p.decisionDays * 24 * HOUR;
 
 export function earliestWarningTime(
   warnings: readonly { at: number; channel: string }[],

@@ -11,9 +11,12 @@
  */
 import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
+import { alertsById } from '../../db/alerts.ts';
 import type { Database } from '../../db/client.ts';
+import type { AlertView } from '../../shared/alerts.ts';
 import type { PolicyProfile } from '../../shared/policy.ts';
 import { parseTopic, topics } from '../../shared/protocol.ts';
+import { raiseDecisionsDue } from './decisions.ts';
 import {
   advanceCommand,
   applyAck,
@@ -25,6 +28,7 @@ import {
   type StepContext,
 } from './dispatch-steps.ts';
 import type { CommandFeed } from './feed.ts';
+import { profileNamed } from './service.ts';
 import { dueCommandIds } from './store.ts';
 
 export interface DispatcherOptions {
@@ -35,6 +39,8 @@ export interface DispatcherOptions {
   logger: Logger;
   now?: () => number;
   tickMs?: number;
+  /** Told of alerts the dispatcher raised or cleared (a GPS stop's decision due): the live feed. */
+  onAlerts?: (alerts: AlertView[]) => void;
 }
 
 export interface Dispatcher {
@@ -99,6 +105,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     await confirmByTelemetry(steps);
     await releaseCured(steps, o.profile);
     await rearm(steps);
+    const decisions = await raiseDecisionsDue(o.db, o.feed, profileNamed, now());
+    if (decisions.length > 0) o.onAlerts?.(await alertsById(o.db, decisions));
     const back = new Set(reconnected);
     const ids = await dueCommandIds(o.db, now(), [...back]);
     for (const d of back) reconnected.delete(d);

@@ -7,7 +7,13 @@ import { z } from 'zod';
 import type { Database, Sql } from '../../db/client.ts';
 import { CommandSummarySchema, CommandViewSchema } from '../../shared/api/commands.ts';
 import { COMMAND_STATES } from '../../shared/commands.ts';
-import { COMMAND_TYPES, type Evaluation, evaluate, type PolicyProfile } from '../../shared/policy.ts';
+import {
+  COMMAND_TYPES,
+  decisionDueAt,
+  type Evaluation,
+  evaluate,
+  type PolicyProfile,
+} from '../../shared/policy.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { notFound } from '../http/errors.ts';
 import { ErrorSchema } from '../http/schemas.ts';
@@ -70,6 +76,10 @@ function summary(c: CommandRow) {
     ackedAt: iso(c.ackedAt),
     ackReason: c.ackReason,
     executedAt: iso(c.executedAt),
+    decideBy:
+      c.type === 'immobilize' && c.state === 'EXECUTED' && c.executedAt !== null
+        ? iso(decisionDueAt(c.executedAt, profileNamed(c.profile)))
+        : null,
   };
 }
 

@@ -36,6 +36,11 @@ export const CommandViewSchema = z.object({
   ackedAt: z.string().nullable(),
   ackReason: z.string().nullable(),
   executedAt: z.string().nullable(),
+  /**
+   * An engaged immobilize: when a decision is due — repossess, litigate or release (the profile's
+   * decisionDays after it engaged). Null for anything else.
+   */
+  decideBy: z.string().nullable(),
   /** The policy's evaluation now (for a closed command: as it would be now). */
   evaluation: EvaluationSchema,
   approvals: z.array(

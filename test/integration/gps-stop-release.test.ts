@@ -8,7 +8,8 @@
  *  - one cured machine whose device is disabled holds back no other machine's command, and its own
  *    release waits for the device;
  *  - a machine is released after a cure however many other commands it got since its immobilize;
- *  - an answer not signed with the device's key changes nothing and is recorded.
+ *  - an answer not signed with the device's key changes nothing and is recorded;
+ *  - a stop engaged for 30 days asks the risk managers for a decision, again every week, until it ends.
  * Each of these once went the other way.
  */
 import mqtt from 'mqtt';
@@ -278,5 +279,56 @@ describe(`GPS-stop releases and endings on ${engineName}`, () => {
     await platform.current.dispatchPass!();
     expect(await releasedBySystem(b)).toBeDefined();
     await waitFor(async () => !b.firmware.immobilizer.state.engaged, { what: 'released on the box' });
+  });
+
+  it('asks for a decision after 30 days engaged, again every week, until the machine is released', async () => {
+    const b = await box(8);
+    const id = await immobilized(b);
+    expect((await command(id)).decideBy).toBe(
+      new Date(Date.parse((await command(id)).executedAt) + 30 * 24 * 60 * MINUTE).toISOString(),
+    );
+    const decisions = async () =>
+      (await listAudit(platform.db, 0, 100_000)).filter(
+        (e) => e.action === 'gps_stop.decision_due' && e.subject === `command:${id}`,
+      );
+    const openAlert = async () =>
+      (
+        (await api('risk1', 'GET', `/api/alerts?deviceId=${b.deviceId}&status=open`)).body as {
+          kind: string;
+          occurrences: number;
+        }[]
+      ).find((a) => a.kind === 'decision_due');
+
+    clock.advance(29 * 24 * 60 * MINUTE);
+    await platform.current.dispatchPass!();
+    expect(await decisions()).toHaveLength(0);
+    clock.advance(24 * 60 * MINUTE + MINUTE); // 30 days engaged
+    await platform.current.dispatchPass!();
+    expect(await decisions()).toHaveLength(1);
+    expect(await openAlert()).toMatchObject({ kind: 'decision_due', occurrences: 1 });
+    await platform.current.dispatchPass!();
+    expect(await decisions()).toHaveLength(1); // once, not on every pass
+    clock.advance(7 * 24 * 60 * MINUTE); // a week later, still locked
+    await platform.current.dispatchPass!();
+    expect(await decisions()).toHaveLength(2);
+    expect(await openAlert()).toMatchObject({ occurrences: 2 });
+
+    // The decision: release. The alert clears.
+    await b.report({ ign: false, spd: 0 });
+    const release = await api('risk1', 'POST', '/api/commands', {
+      contractId: b.contractId,
+      type: 'release',
+      reason: 'decided: release, litigate for the arrears',
+    });
+    await api('risk2', 'POST', `/api/commands/${release.body.id}/approve`, { note: 'agreed' });
+    await waitFor(
+      async () => {
+        await b.report({ ign: false, spd: 0 });
+        return (await command(release.body.id)).state === 'EXECUTED';
+      },
+      { what: 'released', everyMs: 200 },
+    );
+    await platform.current.dispatchPass!();
+    expect(await openAlert()).toBeUndefined();
   });
 });

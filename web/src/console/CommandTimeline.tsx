@@ -93,6 +93,11 @@ export function CommandTimeline({ commandId, username, mayDecide, onChanged }: C
           </li>
         )}
       </ol>
+      {c.decideBy && (
+        <p className="decide-by" data-testid="decide-by" data-due={c.decideBy}>
+          {t('command.decideBy', { when: f.dateTime(c.decideBy) })}
+        </p>
+      )}
       {c.state === 'REQUESTED' && <Evaluation evaluation={c.evaluation} />}
       {mayDecide && c.state === 'REQUESTED' && (
         <div className="row">

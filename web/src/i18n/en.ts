@@ -215,6 +215,7 @@ export const en = {
     notEligible: 'The account is not eligible for a GPS stop now.',
   },
   command: {
+    decideBy: 'Engaged: decide by {{when}} — repossess, litigate or release',
     type_immobilize: 'GPS stop',
     type_release: 'Release',
     type_warn: 'Warning',
@@ -259,6 +260,7 @@ export const en = {
     kind_far_from_sites: 'Stage-3 machine far from its known sites',
     kind_engine_hours_overdue: 'Engine hours rising on an overdue account',
     kind_immobilized_moving: 'Immobilized machine moving or started',
+    kind_decision_due: 'GPS stop engaged for weeks: decide to repossess, litigate or release',
   },
   audit: {
     title: 'Audit log',

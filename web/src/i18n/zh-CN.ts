@@ -210,6 +210,7 @@ export const zhCN: Resources = {
     notEligible: '该账户目前不符合GPS锁车条件。',
   },
   command: {
+    decideBy: '已锁车：请在 {{when}} 前决定收车、起诉或解锁',
     type_immobilize: 'GPS锁车',
     type_release: '解锁',
     type_warn: '警告',
@@ -254,6 +255,7 @@ export const zhCN: Resources = {
     kind_far_from_sites: '3级逾期设备远离常驻地点',
     kind_engine_hours_overdue: '逾期账户的设备仍在工作',
     kind_immobilized_moving: '已锁车设备移动或启动',
+    kind_decision_due: '锁车已数周：请决定收车、起诉或解锁',
   },
   audit: {
     title: '审计日志',
