@@ -86,6 +86,8 @@ describe.skipIf(!realBroker)('ingest on SIGTERM', () => {
         env: {
           ...process.env,
           ROLES: 'ingest',
+          // Its ops server (health, metrics) on a free port: other files run workers at the same time.
+          PORT: '0',
           MQTT_URL: realBroker,
           DATABASE_URL: scratch.url ?? '',
           DATA_DIR: dataDir,

@@ -146,6 +146,8 @@ describe.skipIf(!realBroker)('ingest workers on a real broker', () => {
         env: {
           ...process.env,
           ROLES: 'ingest',
+          // Its ops server (health, metrics) on a free port: other files run workers at the same time.
+          PORT: '0',
           MQTT_URL: realBroker,
           DATABASE_URL: scratch!.url,
           INGEST_CLIENT_ID: clientId,
