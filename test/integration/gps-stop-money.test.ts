@@ -26,29 +26,8 @@ describe(`payments with a GPS stop under way (${engineName})`, () => {
     const b = await desk.stage3Box(n);
     b.device.start();
     await waitFor(async () => b.device.stats().connects > 0, { what: 'box connected' });
-    const parked = () =>
-      b.device.publishTelemetry(
-        b.firmware.report({ v: 1, ts: Date.now(), lat: 30.5, lon: 114.3, fix: true, ign: false, spd: 0 }),
-      );
-    parked();
-    const imm = await api('risk1', 'POST', '/api/commands', {
-      contractId: b.contractId,
-      type: 'immobilize',
-      reason: 'stage 3',
-    });
-    await api('risk2', 'POST', `/api/commands/${imm.body.id}/approve`, { note: 'ok' });
-    await waitFor(
-      async () => {
-        parked();
-        return (await api('risk1', 'GET', `/api/commands/${imm.body.id}`)).body.state === 'EXECUTED';
-      },
-      { what: 'EXECUTED', everyMs: 200 },
-    );
-    const c = (await api('admin', 'GET', `/api/contracts/${b.contractId}`)).body;
-    const overdue = (c.instalments as { status: string; unpaid: number }[])
-      .filter((i) => i.status === 'overdue')
-      .reduce((sum, i) => sum + i.unpaid, 0);
-    return { box: b, overdue };
+    await desk.immobilized(b);
+    return { box: b, overdue: await desk.overdueAmount(b) };
   };
   const stage = async (b: DeskBox) =>
     (await api('admin', 'GET', `/api/contracts/${b.contractId}`)).body.overdue.stage;
@@ -161,10 +140,7 @@ describe(`payments with a GPS stop under way (${engineName})`, () => {
 
   it('counts a hand-booked payment at once when no GPS stop is under way', async () => {
     const b = await desk.stage3Box(3);
-    const c = (await api('admin', 'GET', `/api/contracts/${b.contractId}`)).body;
-    const overdue = (c.instalments as { status: string; unpaid: number }[])
-      .filter((i) => i.status === 'overdue')
-      .reduce((sum, i) => sum + i.unpaid, 0);
+    const overdue = await desk.overdueAmount(b);
     const booked = await api('collector', 'POST', `/api/contracts/${b.contractId}/payments`, {
       date: today(),
       amount: overdue,

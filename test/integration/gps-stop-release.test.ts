@@ -38,63 +38,18 @@ describe(`GPS-stop releases and endings on ${engineName}`, () => {
       requestedBy: string;
     }[];
 
-  type Box = DeskBox & { report(machine: { ign: boolean; spd: number }): Promise<void> };
-  /** A connected, warned box on a stage-3 loan; `report` publishes and waits until it is stored. */
-  const box = async (n: number): Promise<Box> => {
+  /** A connected, warned box on a stage-3 loan. */
+  const box = async (n: number): Promise<DeskBox> => {
     const b = await desk.stage3Box(n);
     b.device.start();
     await waitFor(async () => b.device.stats().connects > 0, { what: 'box connected' });
-    const report = async (machine: { ign: boolean; spd: number }) => {
-      const ts = clock.now();
-      b.device.publishTelemetry(
-        b.firmware.report({ v: 1, ts, lat: 30.5, lon: 114.3, fix: true, ...machine }),
-      );
-      await waitFor(
-        async () =>
-          (
-            await platform.db.query('select 1 from latest_position where device_id = $1 and ts >= $2', [
-              b.deviceId,
-              new Date(ts).toISOString(),
-            ])
-          ).rows.length > 0,
-        { what: 'the report stored' },
-      );
-    };
-    return { ...b, report };
+    return b;
   };
-  /** risk1 requests, risk2 approves; returns the immobilize's id. */
-  const immobilize = async (b: DeskBox) => {
-    const imm = await api('risk1', 'POST', '/api/commands', {
-      contractId: b.contractId,
-      type: 'immobilize',
-      reason: 'stage 3',
-    });
-    expect(imm.status, JSON.stringify(imm.body)).toBe(201);
-    expect((await api('risk2', 'POST', `/api/commands/${imm.body.id}/approve`, { note: 'ok' })).status).toBe(
-      200,
-    );
-    return imm.body.id as string;
-  };
-  /** Parked, the box engages; the platform sees it EXECUTED. */
-  const immobilized = async (b: Box) => {
-    await b.report({ ign: false, spd: 0 });
-    const id = await immobilize(b);
-    await waitFor(async () => b.firmware.immobilizer.state.engaged, { what: 'engaged' });
-    await waitFor(
-      async () => {
-        await b.report({ ign: false, spd: 0 });
-        return (await command(id)).state === 'EXECUTED';
-      },
-      { what: 'EXECUTED', everyMs: 200 },
-    );
-    return id;
-  };
+  const immobilize = (b: DeskBox) => desk.immobilize(b);
+  const immobilized = (b: DeskBox) => desk.immobilized(b);
   /** Pays everything overdue, confirmed by a second person: the account is current again (stage 0). */
   const cure = async (b: DeskBox) => {
-    const c = (await api('admin', 'GET', `/api/contracts/${b.contractId}`)).body;
-    const amount = (c.instalments as { status: string; unpaid: number }[])
-      .filter((i) => i.status === 'overdue')
-      .reduce((sum, i) => sum + i.unpaid, 0);
+    const amount = await desk.overdueAmount(b);
     const today = new Date(clock.now() + 8 * 3_600_000).toISOString().slice(0, 10); // Shanghai date
     const paid = await api('collector', 'POST', `/api/contracts/${b.contractId}/payments`, {
       date: today,
@@ -204,16 +159,7 @@ describe(`GPS-stop releases and endings on ${engineName}`, () => {
     expect((await command(id)).attempts).toBe(0);
     b.device.start();
     await waitFor(async () => b.device.stats().connects > 0, { what: 'the other box connected' });
-    const ts = clock.now();
-    b.device.publishTelemetry(
-      b.firmware.report({ v: 1, ts, lat: 30.5, lon: 114.3, fix: true, ign: false, spd: 0 }),
-    );
-    await waitFor(
-      async () =>
-        (await platform.db.query('select 1 from latest_position where device_id = $1', [b.deviceId])).rows
-          .length > 0,
-      { what: 'the other box heard' },
-    );
+    await b.report({ ign: false, spd: 0 });
     await platform.current.dispatchPass!();
     expect((await command(id)).attempts).toBeGreaterThan(0);
     await waitFor(async () => b.firmware.immobilizer.state.engaged, { what: 'the other box engaged' });

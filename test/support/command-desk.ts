@@ -12,6 +12,7 @@ import { BoxFirmware } from '../../simulators/firmware.ts';
 import { authHeader, signedInAs } from './auth.ts';
 import { forgetDevices } from './broker-sessions.ts';
 import type { TestPlatform } from './platform.ts';
+import { waitFor } from './wait.ts';
 
 const DAY = 86_400_000;
 
@@ -26,6 +27,11 @@ export interface DeskBox {
   reconnect(): SimDevice;
   /** Ids of the commands the box has answered, in order (repeats included). */
   answered: string[];
+  /**
+   * Reports the machine at a site, through the firmware (so the interrupt sees it), on the box's
+   * newest connection, and waits until the platform has stored it.
+   */
+  report(machine: { ign: boolean; spd: number }): Promise<void>;
 }
 
 export interface CommandDesk {
@@ -52,6 +58,12 @@ export interface CommandDesk {
     n: number,
     options?: { warned?: boolean | string[]; startDate?: string; termMonths?: number },
   ): Promise<DeskBox>;
+  /** `risk1` requests an immobilize of the box's machine and `risk2` approves it; returns its id. */
+  immobilize(box: DeskBox): Promise<string>;
+  /** As `immobilize`, with the machine parked, until the platform sees it EXECUTED. */
+  immobilized(box: DeskBox): Promise<string>;
+  /** What is overdue on the box's loan now, in fen. */
+  overdueAmount(box: DeskBox): Promise<number>;
   /** Stops every box connection and forgets the boxes on the broker. */
   close(): Promise<void>;
 }
@@ -83,6 +95,18 @@ export async function openCommandDesk(
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.status, body: await res.json() };
+  };
+
+  const immobilize = async (box: DeskBox): Promise<string> => {
+    const imm = await api('risk1', 'POST', '/api/commands', {
+      contractId: box.contractId,
+      type: 'immobilize',
+      reason: 'stage 3',
+    });
+    expect(imm.status, JSON.stringify(imm.body)).toBe(201);
+    const approved = await api('risk2', 'POST', `/api/commands/${imm.body.id}/approve`, { note: 'ok' });
+    expect(approved.status, JSON.stringify(approved.body)).toBe(200);
+    return imm.body.id as string;
   };
 
   return {
@@ -130,6 +154,23 @@ export async function openCommandDesk(
       }
       const firmware = new BoxFirmware(deviceId, token);
       const answered: string[] = [];
+      const mine: SimDevice[] = [];
+      const report = async (machine: { ign: boolean; spd: number }) => {
+        const ts = now();
+        mine
+          .at(-1)
+          ?.publishTelemetry(firmware.report({ v: 1, ts, lat: 30.5, lon: 114.3, fix: true, ...machine }));
+        await waitFor(
+          async () =>
+            (
+              await platform.db.query('select 1 from latest_position where device_id = $1 and ts >= $2', [
+                deviceId,
+                new Date(ts).toISOString(),
+              ])
+            ).rows.length > 0,
+          { what: `a report of ${deviceId} stored` },
+        );
+      };
       const connection = () => {
         const device = new SimDevice({
           deviceId,
@@ -143,9 +184,30 @@ export async function openCommandDesk(
           },
         });
         connections.push(device);
+        mine.push(device);
         return device;
       };
-      return { deviceId, token, contractId, firmware, device: connection(), reconnect: connection, answered };
+      const device = connection();
+      return { deviceId, token, contractId, firmware, device, reconnect: connection, answered, report };
+    },
+    immobilize,
+    async immobilized(box) {
+      await box.report({ ign: false, spd: 0 });
+      const id = await immobilize(box);
+      await waitFor(
+        async () => {
+          await box.report({ ign: false, spd: 0 });
+          return (await api('risk1', 'GET', `/api/commands/${id}`)).body.state === 'EXECUTED';
+        },
+        { what: 'EXECUTED', everyMs: 200 },
+      );
+      return id;
+    },
+    async overdueAmount(box) {
+      const c = (await api('admin', 'GET', `/api/contracts/${box.contractId}`)).body;
+      return (c.instalments as { status: string; unpaid: number }[])
+        .filter((i) => i.status === 'overdue')
+        .reduce((sum, i) => sum + i.unpaid, 0);
     },
     async close() {
       for (const d of connections) await d.stop().catch(() => {});
