@@ -271,6 +271,23 @@ export async function advanceCommand(
           t,
           onTransition,
         );
+        // An immobilize that went out but never engaged may still be in the box's queue, or armed
+        // on a box whose clock runs days behind: a disarm follows it (newer counter, taken whatever
+        // the box's clock says), so it never engages after the platform gave it up.
+        if (c.type === 'immobilize' && c.attempts > 0 && (c.state === 'SENT' || c.state === 'ACKED')) {
+          await requestCommand(
+            tx,
+            {
+              deviceId: c.deviceId,
+              type: 'release',
+              reason: `disarm: immobilize ${c.id} expired`,
+              disarm: true,
+            },
+            SYSTEM,
+            t,
+            { profile: p, onTransition },
+          );
+        }
         return;
       }
       if (step.kind === 'cancel') {

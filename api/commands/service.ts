@@ -60,6 +60,11 @@ export interface RequestInput {
   contractId?: string | undefined;
   type: CommandType;
   reason: string;
+  /**
+   * A release by the platform that only undoes an immobilize it gave up on (expired): never an
+   * emergency release, so it needs no approval and re-arms nothing.
+   */
+  disarm?: boolean;
 }
 
 export interface Requested {
@@ -110,7 +115,8 @@ export async function requestCommand(
   const evaluation = evaluate({ type: input.type, requestedBy: user.username }, ctx);
   // A release while the account is still at the immobilizing stage is an emergency release: it
   // needs a second person too, and the immobilizer re-arms after its window if still uncured.
-  const emergency = input.type === 'release' && ctx.account !== null && ctx.account.stage >= p.minStage;
+  const emergency =
+    input.type === 'release' && !input.disarm && ctx.account !== null && ctx.account.stage >= p.minStage;
   if (input.type === 'immobilize') {
     const live = await findCommands(tx, {
       deviceId,

@@ -2,7 +2,8 @@
  * Commands end, and releases do not stall. Through the real api, broker and database, with boxes
  * running the reference firmware on a clock the test moves forward:
  *  - an immobilize the box took on but never engaged (the machine kept working) ends: the box
- *    disarms at its expiry and the platform marks it EXPIRED, instead of ACKED for ever; an
+ *    disarms at its expiry and the platform marks it EXPIRED and follows it with a disarm (a box
+ *    whose clock is days behind would keep it armed), instead of ACKED for ever; an
  *    emergency release that executes closes it, so re-arming after the window is not refused;
  *  - after a cure the machine is released although an emergency release waits for its approver;
  *  - one cured machine whose device is disabled holds back no other machine's command, and its own
@@ -95,6 +96,30 @@ describe(`GPS-stop releases and endings on ${engineName}`, () => {
     expect((await command(id)).state).toBe('EXPIRED');
     // Months later the machine stops for the night: nothing engages.
     await b.report({ ign: false, spd: 0 });
+    expect(b.firmware.immobilizer.state.engaged).toBe(false);
+  });
+
+  it('disarms an immobilize it expired undelivered, which a box with its clock days behind would take', async () => {
+    const b = await desk.stage3Box(9, { clockSkewMs: -3 * 24 * 60 * MINUTE });
+    b.device.start();
+    await waitFor(async () => b.device.stats().connects > 0, { what: 'box connected' });
+    await b.report({ ign: false, spd: 0 });
+    await b.device.stop(); // away: its persistent session keeps what is sent meanwhile
+    const id = await desk.immobilize(b);
+    await waitFor(async () => (await command(id)).state === 'SENT', { what: 'SENT' });
+    clock.advance(3 * 24 * 60 * MINUTE); // three days later the platform has long given it up
+    await platform.current.dispatchPass!();
+    expect((await command(id)).state).toBe('EXPIRED');
+    expect(
+      (await commandsOf(b.deviceId)).find((c) => c.type === 'release' && c.requestedBy === 'system'),
+    ).toBeDefined();
+    // Back, with a clock three days behind: by its own clock the immobilize is fresh, and the
+    // disarm queued after it undoes it.
+    const back = b.reconnect();
+    back.start();
+    await waitFor(async () => b.answered.length >= 2, { what: 'both commands answered' });
+    expect(b.firmware.immobilizer.state.armed).toBe(false);
+    await b.report({ ign: false, spd: 0 }); // parked: nothing engages
     expect(b.firmware.immobilizer.state.engaged).toBe(false);
   });
 

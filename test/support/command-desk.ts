@@ -56,7 +56,13 @@ export interface CommandDesk {
    */
   stage3Box(
     n: number,
-    options?: { warned?: boolean | string[]; startDate?: string; termMonths?: number },
+    options?: {
+      warned?: boolean | string[];
+      startDate?: string;
+      termMonths?: number;
+      /** How far the box's own clock is off the platform's (negative: behind). */
+      clockSkewMs?: number;
+    },
   ): Promise<DeskBox>;
   /** `risk1` requests an immobilize of the box's machine and `risk2` approves it; returns its id. */
   immobilize(box: DeskBox): Promise<string>;
@@ -112,7 +118,7 @@ export async function openCommandDesk(
   return {
     api,
     token: (who) => tokens.get(who) ?? '',
-    async stage3Box(n, { warned = true, startDate = '2024-01-01', termMonths = 36 } = {}) {
+    async stage3Box(n, { warned = true, startDate = '2024-01-01', termMonths = 36, clockSkewMs = 0 } = {}) {
       const deviceId = `${tag}-${n}`;
       const token = `tok-${tag}-${n}`.padEnd(32, 'x');
       const machineId = `M${tag}-${n}`;
@@ -178,7 +184,7 @@ export async function openCommandDesk(
           mqttUrl: platform.mqttUrl,
           reconnectPeriodMs: 300,
           onCommand: (command) => {
-            const ack = firmware.onCommand(command, now());
+            const ack = firmware.onCommand(command, now() + clockSkewMs);
             answered.push(command.id);
             return ack;
           },
