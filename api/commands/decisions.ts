@@ -34,10 +34,10 @@ async function engagedStops(sql: Sql) {
 
 /**
  * Raises, repeats or clears the decision alerts as of `now`; returns the ids of the alerts that
- * changed (for the live feed). `profiles` maps a command's profile name to its profile.
+ * changed (for the live feed). `profileOf` gives a command's policy profile by its name.
  */
 export async function raiseDecisionsDue(
-  db: { transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T> } & Sql,
+  db: Sql,
   feed: CommandFeed,
   profileOf: (name: string) => PolicyProfile,
   now: number,

@@ -88,6 +88,10 @@ describe(`payments with a GPS stop under way (${engineName})`, () => {
       (await api('collector', 'POST', `/api/contracts/${box.contractId}/payments/CASH-${run}-1/confirm`, {}))
         .status,
     ).toBe(403);
+    const paymentUrl = (ref: string, act: string) =>
+      `/api/contracts/${box.contractId}/payments/${ref}/${act}`;
+    expect((await api('risk2', 'POST', paymentUrl(`CASH-${run}-1`, 'reverse'), {})).status).toBe(400); // says why
+    expect((await api('risk2', 'POST', paymentUrl('NO-SUCH', 'confirm'), {})).status).toBe(404);
     const confirmed = await api(
       'risk2',
       'POST',
@@ -98,6 +102,8 @@ describe(`payments with a GPS stop under way (${engineName})`, () => {
     );
     expect(confirmed.status, JSON.stringify(confirmed.body)).toBe(200);
     expect(confirmed.body.contract.overdue.stage).toBe(0);
+    // Confirmed once, and once only.
+    expect((await api('risk2', 'POST', paymentUrl(`CASH-${run}-1`, 'confirm'), {})).status).toBe(409);
     expect(await released(box)).toBe(true);
     await waitFor(async () => !box.firmware.immobilizer.state.engaged, { what: 'released on the box' });
 
