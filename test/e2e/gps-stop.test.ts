@@ -6,7 +6,7 @@
  * recorded through the API with a past occurredAt, as a collector would have.
  *
  * The box is the test's own, already where the walk-through needs it: a machine on a stage-3 loan,
- * parked with the ignition off, reporting every second (a fleet machine would report every 5-10
+ * parked with the ignition off, reporting every two seconds (a fleet machine would report every 5-10
  * minutes while parked, and EXECUTED needs the report after the relay engaged).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { type E2E, SKIP_BROWSER, startE2E } from '../support/browser.ts';
 import { type CommandDesk, type DeskBox, openCommandDesk } from '../support/command-desk.ts';
 import { waitFor } from '../support/wait.ts';
 
-const REPORT_EVERY_MS = 1000;
+const REPORT_EVERY_MS = 2000;
 
 describe.skipIf(SKIP_BROWSER)('GPS stop in Chromium', () => {
   let e2e: E2E;

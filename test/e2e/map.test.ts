@@ -28,7 +28,7 @@ const OUTPUT = join(ROOT, 'test-output');
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const HAVE_BROWSER = existsSync(CHROMIUM);
 const REQUIRE_BROWSER = process.env.REQUIRE_BROWSER === '1';
-const SIM_DEVICES = 30;
+const SIM_DEVICES = 20;
 // Its own ingest session and share group, the session forgotten afterwards: a fixed id would stay
 // in the broker's shared group after the run and take a share of later runs' messages, and the
 // default group may hold such sessions from earlier runs.
