@@ -11,6 +11,11 @@ import type { CommandFeed } from './feed.ts';
 
 const DAY = 86_400_000;
 
+/** `i` is an engaged stop: an executed immobilize that no release taken by the box has ended. */
+const ENGAGED = `i.type = 'immobilize' and i.state = 'EXECUTED'
+  and not exists (select 1 from command r where r.device_id = i.device_id and r.type = 'release'
+                  and r.seq > i.seq and r.state in ('ACKED', 'EXECUTED'))`;
+
 /** Engaged stops (an executed immobilize, no release taken since) and their open decision alert. */
 async function engagedStops(sql: Sql) {
   const { rows } = await sql.query<{
@@ -25,9 +30,7 @@ async function engagedStops(sql: Sql) {
     `select i.id, i.device_id, i.contract_id, i.profile, i.executed_at, a.id::text as alert_id, a.last_seen_at
      from command i
      left join alert a on a.kind = 'decision_due' and a.device_id = i.device_id and a.status = 'open'
-     where i.type = 'immobilize' and i.state = 'EXECUTED'
-       and not exists (select 1 from command r where r.device_id = i.device_id and r.type = 'release'
-                       and r.seq > i.seq and r.state in ('ACKED', 'EXECUTED'))`,
+     where ${ENGAGED}`,
   );
   return rows;
 }
@@ -84,10 +87,7 @@ export async function raiseDecisionsDue(
   const { rows: cleared } = await db.query<{ id: string }>(
     `update alert a set status = 'cleared', cleared_at = $1
      where a.kind = 'decision_due' and a.status = 'open'
-       and not exists (
-         select 1 from command i where i.device_id = a.device_id and i.type = 'immobilize' and i.state = 'EXECUTED'
-           and not exists (select 1 from command r where r.device_id = i.device_id and r.type = 'release'
-                           and r.seq > i.seq and r.state in ('ACKED', 'EXECUTED')))
+       and not exists (select 1 from command i where i.device_id = a.device_id and ${ENGAGED})
      returning a.id::text`,
     [at],
   );

@@ -10,7 +10,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
@@ -20,14 +19,10 @@ import { createFleet, deviceIdFor, deviceTokenFor } from '../../simulators/fleet
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
+import { CHROMIUM, CHROMIUM_ARGS, HAVE_BROWSER, OUTPUT, REQUIRE_BROWSER } from '../support/browser.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 import { TEST_WEB_ROOT } from './build-web.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const OUTPUT = join(ROOT, 'test-output');
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const HAVE_BROWSER = existsSync(CHROMIUM);
-const REQUIRE_BROWSER = process.env.REQUIRE_BROWSER === '1';
 const SIM_DEVICES = 20;
 // Its own ingest session and share group, the session forgotten afterwards: a fixed id would stay
 // in the broker's shared group after the run and take a share of later runs' messages, and the
@@ -42,18 +37,6 @@ if (!HAVE_BROWSER && !REQUIRE_BROWSER) {
       `!! Install it (apt-get install chromium) or set CHROMIUM_PATH; REQUIRE_BROWSER=1 makes this a failure.\n${'!'.repeat(78)}\n`,
   );
 }
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-  '--enable-unsafe-swiftshader',
-  '--use-angle=swiftshader',
-];
 
 describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', () => {
   let platform: Platform | undefined;
