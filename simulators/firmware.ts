@@ -22,8 +22,13 @@ export class BoxFirmware {
     this.immobilizer = new Immobilizer(deviceId, commandKeyFor(token));
   }
 
-  /** Answers a command from the commands topic; `now` is the box's real-time clock. */
-  onCommand(command: DeviceCommand, now: number): CommandAck {
+  /**
+   * Answers a command from the commands topic; `now` is the box's real-time clock. `reading` is what
+   * its inputs say at this moment, when the caller knows it (a real box reads them live); otherwise
+   * the last report's reading.
+   */
+  onCommand(command: DeviceCommand, now: number, reading?: MachineReading): CommandAck {
+    if (reading) this.last = reading;
     const ack: ProtocolAck = this.immobilizer.receive(command, now, this.last);
     return { ...ack, ok: ack.status !== 'refused' };
   }

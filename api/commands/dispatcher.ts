@@ -9,7 +9,6 @@
  * Several api nodes may run it: each command is handled under its row lock (`skip locked`), and a
  * resend is harmless (the box answers a repeat without acting twice).
  */
-import type { MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { alertsById } from '../../db/alerts.ts';
 import type { Database } from '../../db/client.ts';
@@ -31,9 +30,17 @@ import type { CommandFeed } from './feed.ts';
 import { profileNamed } from './service.ts';
 import { dueCommandIds } from './store.ts';
 
+/** What the dispatcher needs of its broker connection (an mqtt.js client, or a test's network). */
+export interface CommandLink {
+  on(event: 'message', listener: (topic: string, payload: Buffer) => void): unknown;
+  off(event: 'message', listener: (topic: string, payload: Buffer) => void): unknown;
+  subscribe(topics: string[], options: { qos: 1 }): unknown;
+  publishAsync(topic: string, payload: string, options: { qos: 1 }): Promise<unknown>;
+}
+
 export interface DispatcherOptions {
   db: Database;
-  mqtt: MqttClient;
+  mqtt: CommandLink;
   feed: CommandFeed;
   profile: PolicyProfile;
   logger: Logger;
@@ -48,7 +55,7 @@ export interface Dispatcher {
   kick(): void;
   /** Moves one command along now (after a request or an approval): no waiting for the next tick. */
   dispatchNow(id: string): Promise<void>;
-  /** One full pass now; resolves when done (tests). */
+  /** One full pass now, after the acks already received are applied; resolves when done (tests). */
   pass(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -59,6 +66,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
+  /** Acks being applied: a pass and stop() wait for them. */
+  const applying = new Set<Promise<void>>();
   const steps: StepContext = {
     db: o.db,
     feed: o.feed,
@@ -73,7 +82,10 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
       reconnected.add(t.deviceId);
       kick();
     } else if (t.kind === 'ack') {
-      handleAck(t.deviceId, payload).catch((e) => o.logger.error({ err: e }, 'command ack failed'));
+      const p = handleAck(t.deviceId, payload)
+        .catch((e) => o.logger.error({ err: e }, 'command ack failed'))
+        .finally(() => applying.delete(p));
+      applying.add(p);
     }
   };
   o.mqtt.on('message', onMessage);
@@ -141,14 +153,14 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     kick,
     dispatchNow: (id) => advance(id).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed')),
     async pass() {
-      while (running) await running;
+      while (running || applying.size > 0) await Promise.all([running, ...applying]);
       await pass();
     },
     async stop() {
       stopped = true;
       clearInterval(timer);
       o.mqtt.off('message', onMessage);
-      while (running) await running;
+      while (running || applying.size > 0) await Promise.all([running, ...applying]);
     },
   };
 }

@@ -1,0 +1,55 @@
+/**
+ * The GPS-stop fault campaign's counterexamples, kept as named regression tests: each replays the
+ * shrunk steps on the real loop (test/safety/run.ts) and expects the run's judgement to find
+ * nothing wrong. And a short campaign, so the campaign itself stays runnable.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Epoch, openEpoch } from '../safety/rig.ts';
+import { type Action, emptyTally, Run } from '../safety/run.ts';
+
+const DAY = 86_400_000;
+const clock = { now: Date.parse('2026-03-02T01:00:00Z') };
+let epoch: Epoch;
+let close: () => Promise<boolean>;
+let runs = 0;
+
+beforeAll(async () => {
+  ({ epoch, close } = await openEpoch(clock));
+});
+
+afterAll(async () => {
+  expect(await close(), 'the audit chain verifies').toBe(true);
+});
+
+async function replay(steps: Action[], { warned = true } = {}): Promise<{ violations: string[]; run: Run }> {
+  clock.now += DAY;
+  const run = await Run.open(epoch, `reg-${++runs}`, emptyTally(), { warned });
+  for (const step of steps) await run.step(step);
+  await run.finish();
+  await run.retire();
+  return { violations: run.violations, run };
+}
+
+describe('GPS-stop campaign regressions', () => {
+  it('a machine loaded on a trailer after the request is not stopped when the approved command reaches its box', async () => {
+    // The box engaged on its last report's reading (parked) while the machine was on a trailer.
+    const { violations, run } = await replay([
+      { a: 'request', by: 'r1', type: 'immobilize' },
+      { a: 'machine', mode: 'trailer' },
+      { a: 'approve', by: 'r2', which: 0 },
+      { a: 'warn', by: 'c1', channel: 'sms', claimedDaysAgo: -1 },
+    ]);
+    expect(violations).toEqual([]);
+    expect(run.rig.engagements.filter((e) => e.unsafe)).toEqual([]);
+  });
+
+  it('the happy path: stopped when parked, freed when a bank file cures the account', async () => {
+    const { violations, run } = await replay([
+      { a: 'gpsStop', by: 'r1' },
+      { a: 'advance', ms: 60_000 },
+    ]);
+    expect(violations).toEqual([]);
+    expect(run.rig.engagements).toHaveLength(1);
+    expect(run.rig.engaged).toBe(false);
+  });
+});
