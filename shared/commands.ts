@@ -274,7 +274,8 @@ export interface CommandRecord {
 
 /**
  * Release on cure: a machine whose latest immobilize that went out may have reached it (the box did
- * not refuse it — an ack can be lost, so a cancelled or expired one counts too) must be released,
+ * not refuse it — an ack can be lost, so a cancelled or expired one counts too; a refused one is
+ * passed over, since an earlier one may still hold the machine) must be released,
  * without approval, once its account is below the threshold, unless a release created after it is
  * still on its way or done. `commands` is the device's history, any order.
  */
@@ -284,11 +285,12 @@ export function releaseNeeded(
   minStage: number,
 ): boolean {
   if (stage !== null && stage >= minStage) return false;
+  // A refused immobilize did nothing on the box; one before it may still hold the machine.
   const sent = commands
-    .filter((c) => c.type === 'immobilize' && c.attempts > 0)
+    .filter((c) => c.type === 'immobilize' && c.attempts > 0 && c.state !== 'FAILED')
     .sort((a, b) => a.seq - b.seq)
     .at(-1);
-  if (!sent || sent.state === 'FAILED') return false;
+  if (!sent) return false;
   // A release on its way or done; an emergency release still waiting for its approver is neither.
   const releasing = commands.some(
     (c) =>

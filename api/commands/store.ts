@@ -333,11 +333,11 @@ export async function releaseCandidates(sql: Sql, minStage: number): Promise<str
   const { rows } = await sql.query<{ device_id: string }>(
     `with last_sent as (
        select distinct on (device_id) device_id, seq, state from command
-       where type = 'immobilize' and attempts > 0 order by device_id, seq desc)
+       where type = 'immobilize' and attempts > 0 and state <> 'FAILED' order by device_id, seq desc)
      select l.device_id from last_sent l
      left join installation i on i.device_id = l.device_id and i.removed_at is null
      left join contract c on c.machine_id = i.machine_id and c.status = 'active'
-     where l.state <> 'FAILED' and coalesce(c.stage, 0) < $1
+     where coalesce(c.stage, 0) < $1
        and not exists (select 1 from command r where r.device_id = l.device_id and r.type = 'release'
                        and r.seq > l.seq and r.state not in ('FAILED', 'EXPIRED', 'CANCELLED', 'REJECTED')
                        and not (r.emergency and r.state = 'REQUESTED'))`,

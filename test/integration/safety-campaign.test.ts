@@ -43,6 +43,20 @@ describe('GPS-stop campaign regressions', () => {
     expect(run.rig.engagements.filter((e) => e.unsafe)).toEqual([]);
   });
 
+  it('a cure frees a stopped machine even when a later immobilize was refused by the box', async () => {
+    // The second immobilize was refused (the box's clock was three days behind), and release on cure
+    // looked only at the latest immobilize sent: refused, so "nothing to release".
+    const { violations, run } = await replay([
+      { a: 'gpsStop', by: 'r1' },
+      { a: 'skew', ms: -3 * DAY },
+      { a: 'advance', ms: 10_000 },
+      { a: 'gpsStop', by: 'r1' },
+      { a: 'cancel', by: 'r1', which: 0 },
+    ]);
+    expect(violations).toEqual([]);
+    expect(run.rig.engaged).toBe(false);
+  });
+
   it('the happy path: stopped when parked, freed when a bank file cures the account', async () => {
     const { violations, run } = await replay([
       { a: 'gpsStop', by: 'r1' },
