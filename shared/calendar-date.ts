@@ -98,21 +98,33 @@ export function addMonthsClamped(date: IsoDate, months: number): IsoDate {
   return fromDayNumber(dayFromCivil(y, m, Math.min(day, daysInMonth(y, m))));
 }
 
+/** One formatter per time zone: making one costs far more than using it (the daily refresh asks often). */
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
+function dateFormat(timeZone: string): Intl.DateTimeFormat {
+  let format = dateFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      calendar: 'gregory',
+      numberingSystem: 'latn',
+      era: 'short',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+    });
+    dateFormats.set(timeZone, format);
+  }
+  return format;
+}
+
 /**
  * The calendar date at an instant in an IANA time zone (e.g. 'Asia/Shanghai'): how a payment's or the
  * clock's instant becomes the contract-local date the engine works with. Pure: same input, same date.
  */
 export function localDate(instantMs: number, timeZone: string): IsoDate {
   if (!Number.isFinite(instantMs)) throw new RangeError(`instant must be finite epoch milliseconds`);
-  const format = new Intl.DateTimeFormat('en-US', {
-    timeZone,
-    calendar: 'gregory',
-    numberingSystem: 'latn',
-    era: 'short',
-    year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
-  });
+  const format = dateFormat(timeZone);
   const got: Record<string, string> = {};
   for (const p of format.formatToParts(instantMs)) got[p.type] = p.value;
   const year = Number(got.year);

@@ -16,15 +16,17 @@ import { type Dispatcher, startDispatcher } from '../../api/commands/dispatcher.
 import { commandFeed } from '../../api/commands/feed.ts';
 import { refreshDueAccounts } from '../../api/contracts/scheduler.ts';
 import { provisionDevices } from '../../api/devices/store.ts';
-import type { Database } from '../../db/client.ts';
+import { type Database, openDatabase } from '../../db/client.ts';
+import { migrate } from '../../db/migrate.ts';
 import { classify } from '../../ingest/classify.ts';
 import { rejectUnknownDevices, writeBatch } from '../../ingest/store.ts';
+import { localDate } from '../../shared/calendar-date.ts';
 import { PROFILES } from '../../shared/policy.ts';
 import { topics } from '../../shared/protocol.ts';
 import type { Role } from '../../shared/roles.ts';
 import { BoxFirmware } from '../../simulators/firmware.ts';
 import { CHEAP_PASSWORD_COST, createTestUser, loginAs } from '../support/auth.ts';
-import { scratchDatabase } from '../support/engines.ts';
+import { realDatabase, scratchDatabase } from '../support/engines.ts';
 import { Network } from './network.ts';
 
 export const PROFILE = PROFILES.default as NonNullable<(typeof PROFILES)['default']>;
@@ -50,7 +52,11 @@ export interface Reply {
 export async function openEpoch(clock: {
   now: number;
 }): Promise<{ epoch: Epoch; close(): Promise<boolean> }> {
-  const scratch = await scratchDatabase();
+  // Embedded, in memory: the campaign writes a great deal and keeps nothing, and PGlite on disk
+  // spends much of its time in the file system.
+  const scratch = realDatabase
+    ? await scratchDatabase()
+    : { open: async () => migrated(await openDatabase({})), drop: async () => {} };
   const db = await scratch.open();
   const epoch = new Epoch(db, clock);
   await epoch.open();
@@ -64,6 +70,11 @@ export async function openEpoch(clock: {
       return chain.ok;
     },
   };
+}
+
+async function migrated(db: Database): Promise<Database> {
+  await migrate(db);
+  return db;
 }
 
 /** A database with the campaign's people signed in; the app is rebuilt on it at every api start. */
@@ -348,8 +359,14 @@ export class Rig {
 
   /** The daily recomputation of stages, as the api's timer runs it. */
   async refreshStages(): Promise<void> {
+    // The api's timer runs it often; it only has work when a contract's local date has moved on.
+    const today = localDate(this.now, 'Asia/Shanghai');
+    if (today === this.refreshedOn) return;
     await refreshDueAccounts(this.epoch.db, this.now);
+    this.refreshedOn = today;
   }
+
+  private refreshedOn = '';
 
   /** The box comes back: its status, then the queued messages. */
   reconnect(): void {

@@ -48,6 +48,8 @@ export type Action =
   | { a: 'restart'; what: 'broker' | 'api' }
   | { a: 'device'; enabled: boolean };
 
+const WORLD_ONLY: ReadonlySet<Action['a']> = new Set(['machine', 'sensors', 'reboot', 'skew', 'fault']);
+
 export interface Tally {
   steps: number;
   engagements: number;
@@ -152,7 +154,8 @@ export class Run {
     await this.act(x);
     this.busySince = this.now;
     this.noteReachability();
-    await this.rig.settle();
+    // What only changes the world (the machine, the box, the link) the platform meets at the next tick.
+    if (!WORLD_ONLY.has(x.a)) await this.rig.settle();
     this.model.noteStage(this.now);
     await this.judge();
   }
