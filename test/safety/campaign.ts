@@ -64,7 +64,15 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
       a: fc.constant('warn' as const),
       by: who('c1', 'r1'),
       channel: fc.constantFrom('sms' as const, 'letter' as const, 'phone' as const, 'visit' as const),
-      claimedDaysAgo: fc.constantFrom(-1, 0, 0, 4, 40, 400),
+      claimedDaysAgo: fc.constantFrom(-1, 0, 4, 4, 40, 400),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      a: fc.constant('warnTwice' as const),
+      by: who('c1', 'r1'),
+      claimedDaysAgo: fc.constantFrom(0, 4, 4, 40),
     }),
   },
   { weight: 1, arbitrary: fc.constant({ a: 'promise' as const, by: 'c1' as const }) },

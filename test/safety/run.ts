@@ -29,6 +29,8 @@ export type Action =
   | { a: 'confirm'; by: 'r1' | 'r2' | 'c1' }
   | { a: 'reverse'; by: 'r1' | 'admin' }
   | { a: 'warn'; by: 'c1' | 'r1'; channel: 'sms' | 'letter' | 'phone' | 'visit'; claimedDaysAgo: number }
+  /** The GPS-stop warning by SMS and by letter, both claiming the same time. */
+  | { a: 'warnTwice'; by: 'c1' | 'r1'; claimedDaysAgo: number }
   | { a: 'promise'; by: 'c1' }
   | { a: 'dispute'; by: 'c1' }
   | { a: 'resolve'; by: 'c1' | 'r1' }
@@ -244,6 +246,10 @@ export class Run {
         if (r.status === 201) model.warnings.push({ recordedAt: this.now, channel: x.channel });
         return;
       }
+      case 'warnTwice':
+        await this.act({ a: 'warn', by: x.by, channel: 'sms', claimedDaysAgo: x.claimedDaysAgo });
+        await this.act({ a: 'warn', by: x.by, channel: 'letter', claimedDaysAgo: x.claimedDaysAgo });
+        return;
       case 'promise': {
         await rig.call(x.by, 'POST', `${contract}/activities`, {
           kind: 'promise_to_pay',
