@@ -9,6 +9,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { DEMO_PASSWORD } from './api/auth/demo-users.ts';
+import { loadOrCreateSecret, SIM_TOKEN_KEY_FILE } from './api/auth/secret.ts';
 import { saveContracts } from './api/contracts/store.ts';
 import { provisionDevices } from './api/devices/store.ts';
 import { startApi } from './api/start.ts';
@@ -18,7 +19,7 @@ import { onCredentialsChanged, verifyDeviceToken } from './db/devices.ts';
 import { openMigratedDatabase } from './db/migrate.ts';
 import { opsHealth, startOpsServer } from './ingest/http.ts';
 import { ingestSettings, startIngest } from './ingest/worker.ts';
-import { type Config, ConfigError, loadConfig, type ProcessRole } from './shared/config.ts';
+import { type Config, ConfigError, demoSignInsOpen, loadConfig, type ProcessRole } from './shared/config.ts';
 import { startDemoFleet, tryByHand } from './simulators/demo-fleet.ts';
 
 export interface Platform {
@@ -86,13 +87,19 @@ export async function startPlatform(
     // Without the api, /metrics and /health still have a home (Prometheus, the orchestrator).
     const ops = api
       ? null
-      : await startOpsServer({ port: config.PORT, metrics, healthy: () => opsHealth(db, ingest) });
+      : await startOpsServer({
+          port: config.PORT,
+          host: config.HOST,
+          metrics,
+          healthy: () => opsHealth(db, ingest),
+        });
     if (ops) stops.push(() => ops.close());
     const fleet =
       has('sim') && config.SIM_DEVICES > 0
         ? await startDemoFleet(config, {
             mqttUrl,
             logger: logger.child({ role: 'sim' }),
+            tokenKey: config.SIM_TOKEN_KEY ?? loadOrCreateSecret(config.DATA_DIR, SIM_TOKEN_KEY_FILE),
             provision: (devices) => provisionDevices(db, devices),
             saveContracts: (contracts, asOf) => saveContracts(db, contracts, asOf, 'demo'),
           })
@@ -123,7 +130,20 @@ function banner(p: Platform, startedMs: number): string {
   ];
   if (p.exampleDevice) lines.push(...tryByHand(p.exampleDevice, p.mqttUrl));
   lines.push('  Ctrl-C stops (pending positions are flushed).');
+  if (demoSignInsOpen(p.config)) lines.unshift(...demoPasswordsWarning(p.config.HOST));
   return lines.filter((l) => l !== '').join('\n');
+}
+
+/** DEMO_PASSWORDS=1 with an open HOST: said where nobody starting the platform can miss it. */
+function demoPasswordsWarning(host: string): string[] {
+  const rule = `  ${'!'.repeat(78)}`;
+  return [
+    rule,
+    `  !! WARNING: listening on ${host} with the demo sign-ins (DEMO_PASSWORDS=1):`,
+    '  !! anyone who reaches this machine can sign in as admin, risk1 or risk2 with "demo"',
+    '  !! and send GPS stops. Only for a demonstration on a network you trust.',
+    rule,
+  ];
 }
 
 async function main(): Promise<void> {
@@ -136,6 +156,12 @@ async function main(): Promise<void> {
     process.exit(e instanceof ConfigError ? 2 : 1);
   }
   process.stdout.write(`${banner(platform, performance.now() - started)}\n`);
+  if (demoSignInsOpen(platform.config)) {
+    platform.logger.warn(
+      { host: platform.config.HOST },
+      'demo sign-ins open to the network (DEMO_PASSWORDS=1)',
+    );
+  }
   let stopping = false;
   for (const signal of ['SIGINT', 'SIGTERM'] as const)
     process.on(signal, () => {

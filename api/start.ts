@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
 import type { AlertView } from '../shared/alerts.ts';
-import type { Config } from '../shared/config.ts';
+import { type Config, connectHost } from '../shared/config.ts';
 import {
   LIVE_ALERTS_TOPIC,
   LIVE_COMMANDS_TOPIC,
@@ -49,7 +49,7 @@ export interface ApiDeps {
 }
 
 export interface ApiHandle {
-  /** http://localhost:port of the listener. */
+  /** http://host:port of the listener, as this machine reaches it. */
   url: string;
   /** Usernames of the demo sign-ins (password "demo"); empty when DATABASE_URL is set. */
   demoUsers: string[];
@@ -150,13 +150,18 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
     stops.push(() => daily.stop());
     stops.push(() => app.close());
     stops.push(() => live.close());
-    await app.listen({ port: config.PORT, host: '0.0.0.0' }).catch((e: NodeJS.ErrnoException) => {
+    await app.listen({ port: config.PORT, host: config.HOST }).catch((e: NodeJS.ErrnoException) => {
       throw e.code === 'EADDRINUSE'
         ? new Error(`HTTP port ${config.PORT} is already in use. Set PORT to a free port.`)
         : e;
     });
     const { port } = app.server.address() as { port: number };
-    return { url: `http://localhost:${port}`, demoUsers, dispatchPass: () => dispatcher.pass(), stop };
+    return {
+      url: `http://${connectHost(config.HOST)}:${port}`,
+      demoUsers,
+      dispatchPass: () => dispatcher.pass(),
+      stop,
+    };
   } catch (e) {
     await stop();
     throw e;

@@ -5,7 +5,9 @@
  */
 import { createServer, type Server } from 'node:net';
 import { Aedes, type Client } from 'aedes';
+import { connectHost } from '../shared/config.ts';
 import { mayPublish, maySubscribe, type Principal } from './access.ts';
+import { packetSizeGuard } from './packet-limit.ts';
 
 export interface Credentials {
   /** Resolves a username/password pair to who it is, or null when it is not valid. */
@@ -36,6 +38,13 @@ export function serviceOrDevice(
   };
 }
 
+/** Where the broker listens, and the largest packet (remaining length) it takes. */
+export interface EmbeddedListen {
+  port: number;
+  host: string;
+  maxPacketBytes: number;
+}
+
 export interface EmbeddedBroker {
   port: number;
   url: string;
@@ -50,7 +59,10 @@ interface SessionStore {
   addSubscriptions(client: Client, subs: { topic: string }[]): Promise<void>;
 }
 
-export async function startEmbeddedBroker(port: number, credentials: Credentials): Promise<EmbeddedBroker> {
+export async function startEmbeddedBroker(
+  { port, host, maxPacketBytes }: EmbeddedListen,
+  credentials: Credentials,
+): Promise<EmbeddedBroker> {
   const aedes = await Aedes.createBroker({
     authenticate(client, username, password, done) {
       const fail = () => {
@@ -97,7 +109,16 @@ export async function startEmbeddedBroker(port: number, credentials: Credentials
       subs.filter((s) => who !== undefined && maySubscribe(who, s.topic)),
     );
   };
-  const server: Server = createServer(aedes.handle);
+  const server: Server = createServer((socket) => {
+    aedes.handle(socket);
+    // aedes reads the socket with read() on 'readable'; a 'data' listener then sees each chunk as
+    // it is read, before aedes parses it, without switching the socket to flowing mode. A packet
+    // announced over the limit ends the connection there: at most that one chunk was buffered.
+    const guard = packetSizeGuard(maxPacketBytes);
+    socket.on('data', (chunk: Buffer) => {
+      if (guard.accept(chunk) !== null) socket.destroy();
+    });
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (e: NodeJS.ErrnoException) =>
       reject(
@@ -109,12 +130,12 @@ export async function startEmbeddedBroker(port: number, credentials: Credentials
           : e,
       ),
     );
-    server.listen(port, () => resolve());
+    server.listen(port, host, () => resolve());
   });
   const actual = (server.address() as { port: number }).port;
   return {
     port: actual,
-    url: `mqtt://127.0.0.1:${actual}`,
+    url: `mqtt://${connectHost(host)}:${actual}`,
     close: () =>
       new Promise<void>((resolve) => {
         aedes.close(() => server.close(() => resolve()));

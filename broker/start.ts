@@ -10,6 +10,7 @@ import type { Sql } from '../db/client.ts';
 import type { Config } from '../shared/config.ts';
 import { serviceOrDevice, startEmbeddedBroker } from './embedded.ts';
 import { keepPasswordFileInSync } from './mosquitto-sync.ts';
+import { maxPacketBytes } from './packet-limit.ts';
 
 export interface BrokerDeps {
   db: Sql;
@@ -54,7 +55,10 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
       return { url: config.MQTT_URL, embedded: false, service, stop };
     }
     const service = { username: SERVICE_USER, password: randomBytes(16).toString('hex') };
-    const broker = await startEmbeddedBroker(config.MQTT_PORT, serviceOrDevice(service, deps.verifyDevice));
+    const broker = await startEmbeddedBroker(
+      { port: config.MQTT_PORT, host: config.HOST, maxPacketBytes: maxPacketBytes(config.MAX_PAYLOAD_BYTES) },
+      serviceOrDevice(service, deps.verifyDevice),
+    );
     stops.push(() => broker.close());
     return { url: broker.url, embedded: true, service, stop };
   } catch (e) {

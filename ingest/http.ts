@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Sql } from '../db/client.ts';
+import { connectHost } from '../shared/config.ts';
 
 export interface OpsServer {
   url: string;
@@ -13,6 +14,8 @@ export interface OpsServer {
 
 export async function startOpsServer(options: {
   port: number;
+  /** The address to listen on (HOST). */
+  host: string;
   metrics: Registry;
   healthy: () => Promise<{ ok: boolean; [part: string]: unknown }>;
 }): Promise<OpsServer> {
@@ -52,11 +55,11 @@ export async function startOpsServer(options: {
           : e,
       ),
     );
-    server.listen(options.port, '0.0.0.0', () => resolve());
+    server.listen(options.port, options.host, () => resolve());
   });
   const { port } = server.address() as { port: number };
   return {
-    url: `http://localhost:${port}`,
+    url: `http://${connectHost(options.host)}:${port}`,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -54,8 +54,34 @@ export function parseDuration(s: string): number | null {
   return n * unit;
 }
 
+// An IPv4 or IPv6 address; a host name is refused, since `localhost` may resolve to ::1 alone and
+// leave the platform's own clients, which connect to 127.0.0.1, outside.
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+const isIpAddress = (s: string) => IPV4.test(s) || (/^[0-9a-fA-F:.]+$/.test(s) && s.includes(':'));
+
 const ConfigFields = z.object({
   PORT: port('PORT', 8080),
+  /**
+   * The address the HTTP server and the embedded broker listen on. Loopback unless set, so a
+   * platform started with nothing configured is reachable from this machine only; 0.0.0.0 (every
+   * interface) opens it, as a container needs (docker-compose.yml sets it).
+   */
+  HOST: z
+    .string()
+    .trim()
+    .refine(
+      isIpAddress,
+      'HOST must be an IP address to listen on: 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)',
+    )
+    .default('127.0.0.1'),
+  /**
+   * 1 accepts the embedded platform's demo sign-ins (password "demo") on a HOST open to the
+   * network; without it such a start is refused (configProblems).
+   */
+  DEMO_PASSWORDS: z
+    .enum(['0', '1'], { error: 'DEMO_PASSWORDS must be 1 (accept the demo sign-ins on an open HOST) or 0' })
+    .default('0')
+    .transform((v) => v === '1'),
   MQTT_URL: url('MQTT_URL', ['mqtt:', 'mqtts:', 'tcp:', 'ws:', 'wss:']),
   MQTT_PORT: port('MQTT_PORT', 1883),
   /** The service account ingest and the api log in with on an external broker (svc-ingest, svc-api). */
@@ -84,6 +110,15 @@ const ConfigFields = z.object({
     .max(100_000, 'SIM_DEVICES must be at most 100000')
     .default(200),
   SIM_SEED: z.coerce.number({ error: 'SIM_SEED must be a number' }).int().default(42),
+  /**
+   * The secret the simulated boxes' tokens are derived from (with each device id). Unset: a random
+   * one made on first start and kept in DATA_DIR, so nobody can compute a box's token from the
+   * seed. Set it only where the same tokens are needed elsewhere (tests, a second simulator).
+   */
+  SIM_TOKEN_KEY: z
+    .string()
+    .min(16, 'SIM_TOKEN_KEY must be at least 16 characters (e.g. openssl rand -hex 16)')
+    .optional(),
   SIM_ID_PREFIX: z
     .string()
     .regex(
@@ -284,7 +319,30 @@ export function configProblems(c: Config): string[] {
       'JWT_SECRET: required when DATABASE_URL is set (the same value on every api node; e.g. openssl rand -base64 32)',
     );
   }
+  if (demoSignInsOpen(c) && !c.DEMO_PASSWORDS) {
+    problems.push(
+      `HOST: ${c.HOST} opens the platform to the network, and the embedded database has the demo ` +
+        'sign-ins (admin, risk1, risk2, … all with the password "demo"). Leave HOST unset (127.0.0.1), ' +
+        'use PostgreSQL (DATABASE_URL) with users of your own, or set DEMO_PASSWORDS=1 to accept that ' +
+        'anyone who reaches it can sign in as admin.',
+    );
+  }
   return problems;
+}
+
+/** 127.0.0.0/8 and ::1: reachable from this machine only. */
+export const isLoopback = (host: string) =>
+  /^127\./.test(host) || /^(0{0,4}:){7}0{0,3}1$|^::1$/.test(host) || host === '::ffff:127.0.0.1';
+
+/** The demo sign-ins (embedded database, api) on an address others can reach. */
+export const demoSignInsOpen = (c: Config) =>
+  c.DATABASE_URL === undefined && c.ROLES.includes('api') && !isLoopback(c.HOST);
+
+/** How this machine's own clients address a server listening on `host` (a URL's host part). */
+export function connectHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
 }
 
 export const isEmbeddedBroker = (c: Config) => c.MQTT_URL === undefined;

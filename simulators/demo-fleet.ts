@@ -26,6 +26,8 @@ export type DemoFleetConfig = Pick<Config, 'SIM_DEVICES' | 'SIM_SEED' | 'SIM_ID_
 export interface DemoFleetDeps {
   mqttUrl: string;
   logger: Logger;
+  /** The secret the boxes' tokens are derived from: random per data folder unless SIM_TOKEN_KEY is set. */
+  tokenKey: string;
   now?: number;
   /** Registers the boxes with their machines (idempotent). */
   provision(devices: SimDeviceProvision[]): Promise<unknown>;
@@ -46,6 +48,7 @@ export async function startDemoFleet(config: DemoFleetConfig, deps: DemoFleetDep
     devices: o.devices,
     seed: o.seed,
     idPrefix: o.idPrefix,
+    tokenKey: o.tokenKey,
     start: now,
     story: { departAt: now + 10 * 60_000 },
   });

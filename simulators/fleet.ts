@@ -20,6 +20,7 @@ export {
   type MachineHome,
   type MachineIdentity,
   machineIdFor,
+  seedTokenKey,
 } from './identity.ts';
 export type { DayKind, DayLog, Site } from './life.ts';
 export { type LinkReason, type MachineTruth, type SimEvent, SimMachine } from './machine.ts';
@@ -47,6 +48,11 @@ export interface FleetOptions {
    * reporting into each other's track.
    */
   idPrefix?: string;
+  /**
+   * The secret the boxes' tokens are derived from (identity.ts). Default: one derived from the seed,
+   * so anyone who knows the seed can compute every token — for tests and replays only.
+   */
+  tokenKey?: string;
   intervals?: ReportIntervals;
   /** Per-day probabilities of box faults; `{}` keeps the defaults, zeros switch a kind off. */
   faults?: Partial<FaultRates>;
@@ -92,7 +98,7 @@ export function createFleet(options: FleetOptions): SimMachine[] {
 
   const machines: SimMachine[] = [];
   for (let index = 0; index < devices; index++) {
-    const { identity, home } = makeMachine(seed, index, start, parkedMs, idPrefix);
+    const { identity, home } = makeMachine(seed, index, start, parkedMs, idPrefix, options.tokenKey);
     machines.push(
       new SimMachine(identity, home, {
         seed,

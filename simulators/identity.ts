@@ -1,8 +1,11 @@
 /**
  * Who each simulated machine is: its GPS box (device id and token), the machine itself (make,
  * model, PIN, year), where it is based (yard) and where it works (job sites). Derived from
- * (seed, index) alone, so the platform's demo data can be seeded from the same numbers.
+ * (seed, index) alone, so the platform's demo data can be seeded from the same numbers — except
+ * the box's token, which comes from a secret token key: a seed is no secret (the default one is
+ * in the docs), and a token anyone can compute lets anyone report as that machine.
  */
+import { createHmac } from 'node:crypto';
 import {
   MACHINE_TYPES,
   type MachineType,
@@ -20,7 +23,7 @@ export interface MachineIdentity {
   index: number;
   /** MQTT client id and username; `SIM-000001` for index 0 (`{prefix}-000001` with another prefix). */
   deviceId: string;
-  /** MQTT password: 32 hex digits, derived from the seed. */
+  /** MQTT password: 32 hex digits, derived from the fleet's token key and the device id. */
   token: string;
   machineId: string;
   make: string;
@@ -54,8 +57,14 @@ export interface MachineHome {
 export const DEFAULT_ID_PREFIX = 'SIM';
 export const deviceIdFor = (index: number, prefix = DEFAULT_ID_PREFIX) =>
   `${prefix}-${String(index + 1).padStart(6, '0')}`;
-/** The box's MQTT password; the same for a given (seed, index) wherever it is computed. */
-export const deviceTokenFor = (seed: number, index: number) => createRng(seed, index, 'token').hex(32);
+/** The box's MQTT password: HMAC-SHA256 of its device id under the token key, 32 hex digits. */
+export const deviceTokenFor = (tokenKey: string, deviceId: string) =>
+  createHmac('sha256', tokenKey).update(deviceId).digest('hex').slice(0, 32);
+/**
+ * The token key of a fleet whose tokens anyone may compute from its seed: tests, replays and the
+ * simulator CLI, never a platform reachable by others (the embedded demo's key is random).
+ */
+export const seedTokenKey = (seed: number) => `seed-derived-token-key:${seed}`;
 export const machineIdFor = (index: number) => `MCH-${String(index + 1).padStart(6, '0')}`;
 
 const PROJECTS = [
@@ -89,6 +98,7 @@ export function makeMachine(
   start: number,
   parkedIntervalMs: readonly [number, number],
   idPrefix = DEFAULT_ID_PREFIX,
+  tokenKey = seedTokenKey(seed),
 ): { identity: MachineIdentity; home: MachineHome } {
   const rng = createRng(seed, index, 'identity');
   const story = index === STORY_INDEX;
@@ -127,7 +137,7 @@ export function makeMachine(
     identity: {
       index,
       deviceId: deviceIdFor(index, idPrefix),
-      token: deviceTokenFor(seed, index),
+      token: deviceTokenFor(tokenKey, deviceIdFor(index, idPrefix)),
       machineId: machineIdFor(index),
       make: spec.make,
       model: spec.model,

@@ -19,7 +19,7 @@ import {
   runFail,
   startProgress,
 } from './cli-kit.ts';
-import { deviceIdFor, deviceTokenFor } from './identity.ts';
+import { deviceIdFor, deviceTokenFor, seedTokenKey } from './identity.ts';
 import { CITIES } from './places.ts';
 
 export interface LoadOptions {
@@ -111,7 +111,7 @@ export async function runLoad(o: LoadOptions): Promise<LoadResult> {
           {
             clientId: id,
             username: id,
-            password: deviceTokenFor(seed, c),
+            password: deviceTokenFor(seedTokenKey(seed), id),
             clean: true,
             reconnectPeriod: 0,
             connectTimeout: 10_000,

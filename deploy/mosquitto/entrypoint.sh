@@ -13,12 +13,19 @@
 # dropping anyone, and disconnects clients whose entry is gone (a disabled device). Only well-formed
 # device lines are taken, and never one for a `svc-` name, so the api cannot change a service account.
 #
+# The TLS listener's certificate (server.crt, the full chain) and key (server.key) are copied from
+# /mosquitto/certs (mounted read-only from MQTT_CERTS_DIR) to tls/ beside the password file, owned by
+# the mosquitto user: mosquitto reads them after dropping root, and a key kept private (mode 600) on
+# the host would be unreadable to it. Without them the start is refused with a message saying where
+# they go.
+#
 # The paths can be overridden for testing the script outside the container.
 set -eu
 
 passwd_file="${MOSQUITTO_PASSWD_FILE:-/mosquitto/auth/passwd}"
 devices_file="${MOSQUITTO_DEVICES_FILE:-/mosquitto/registry/devices.passwd}"
 config_file="${MOSQUITTO_CONFIG_FILE:-/mosquitto/config/mosquitto.conf}"
+certs_dir="${MOSQUITTO_CERTS_DIR:-/mosquitto/certs}"
 data_dir="${MOSQUITTO_DATA_DIR:-/mosquitto/data}"
 mosquitto_bin="${MOSQUITTO_BIN:-/usr/sbin/mosquitto}"
 poll_seconds="${MOSQUITTO_DEVICES_POLL_SECONDS:-2}"
@@ -57,6 +64,20 @@ devices_version() {
 }
 
 build_passwd_file
+
+tls_dir="$auth_dir/tls"
+for file in server.crt server.key; do
+  if [ ! -s "$certs_dir/$file" ]; then
+    echo "entrypoint: no $certs_dir/$file for the devices' TLS listener (8883): make a development pair with" >&2
+    echo "  sh deploy/mosquitto/dev-certs.sh, or put the real certificate there (docs/deployment.md, TLS for devices)" >&2
+    exit 1
+  fi
+done
+mkdir -p "$tls_dir"
+cp "$certs_dir/server.crt" "$tls_dir/server.crt"
+cp "$certs_dir/server.key" "$tls_dir/server.key"
+chmod 0600 "$tls_dir/server.crt" "$tls_dir/server.key"
+
 if [ "$(id -u)" = 0 ]; then
   chown -R mosquitto:mosquitto "$auth_dir" "$data_dir"
 fi

@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import type { MachineCollection } from '../../shared/map.ts';
-import { createFleet, deviceIdFor, deviceTokenFor } from '../../simulators/fleet.ts';
+import { createFleet, deviceIdFor, deviceTokenFor, seedTokenKey } from '../../simulators/fleet.ts';
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
@@ -106,6 +106,8 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
         MQTT_PORT: 0,
         SIM_DEVICES,
         SIM_SEED: 42,
+        // Tokens this file can compute (forgetDevices below), asked for explicitly.
+        SIM_TOKEN_KEY: seedTokenKey(42),
         SIM_ID_PREFIX: ID_PREFIX,
         DATA_DIR: dataDir,
         LOG_LEVEL: 'warn',
@@ -141,7 +143,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
         realBroker,
         Array.from({ length: SIM_DEVICES }, (_, i) => ({
           deviceId: deviceIdFor(i, ID_PREFIX),
-          token: deviceTokenFor(42, i),
+          token: deviceTokenFor(seedTokenKey(42), deviceIdFor(i, ID_PREFIX)),
         })),
       );
     }

@@ -16,7 +16,7 @@ describe(`an ingest-only process on ${engineName}`, () => {
   });
 
   it('serves its ingest metrics and its health, and no api', async () => {
-    expect(platform.url).toMatch(/^http:\/\/localhost:\d+$/);
+    expect(platform.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const metrics = await fetch(`${platform.url}/metrics`);
     expect(metrics.status).toBe(200);
     const text = await metrics.text();

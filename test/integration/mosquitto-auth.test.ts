@@ -14,7 +14,7 @@
  * It needs no MQTT_URL (it brings its own broker), so it runs on both passes; the database is the
  * one the environment selects. Skipped only when /usr/sbin/mosquitto is not installed.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -66,11 +66,14 @@ async function freePort(): Promise<number> {
 }
 
 /** deploy/mosquitto/mosquitto.conf with only the listeners' ports and the file paths changed. */
-function testConfig(ports: { devices: number; services: number }, work: string): string {
+function testConfig(ports: { devices: number; services: number; tls: number }, work: string): string {
   let conf = readFileSync(join(root, 'deploy/mosquitto/mosquitto.conf'), 'utf8');
   const rewrites: [RegExp, string][] = [
     [/^listener 1883$/m, `listener ${ports.devices} 127.0.0.1`],
     [/^listener 1884$/m, `listener ${ports.services} 127.0.0.1`],
+    [/^listener 8883$/m, `listener ${ports.tls} 127.0.0.1`],
+    [/^certfile \/mosquitto\/auth\/tls\/server\.crt$/m, `certfile ${work}/auth/tls/server.crt`],
+    [/^keyfile \/mosquitto\/auth\/tls\/server\.key$/m, `keyfile ${work}/auth/tls/server.key`],
     [/^password_file \/mosquitto\/auth\/passwd$/m, `password_file ${work}/auth/passwd`],
     [/^acl_file \/mosquitto\/config\/acl$/m, `acl_file ${root}deploy/mosquitto/acl`],
     [/^persistence_location \/mosquitto\/data\/$/m, `persistence_location ${work}/data/`],
@@ -139,8 +142,10 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
     // Started as root, mosquitto drops to the `mosquitto` user, which must reach its files.
     await chmod(work, 0o755);
     mkdirSync(join(work, 'registry'));
-    const ports = { devices: await freePort(), services: await freePort() };
-    if (ports.devices === ports.services) ports.services = await freePort();
+    const ports = { devices: await freePort(), services: await freePort(), tls: await freePort() };
+    while (new Set(Object.values(ports)).size < 3) ports.tls = await freePort();
+    // The TLS listener's certificate, made for development (entrypoint.sh refuses to start without).
+    execFileSync('sh', [join(root, 'deploy/mosquitto/dev-certs.sh'), join(work, 'certs')]);
     devicesUrl = `mqtt://127.0.0.1:${ports.devices}`;
     servicesUrl = `mqtt://127.0.0.1:${ports.services}`;
     writeFileSync(join(work, 'mosquitto.conf'), testConfig(ports, work), { mode: 0o644 });
@@ -153,6 +158,7 @@ describe.skipIf(!installed)('Mosquitto with credentials from the device registry
         MOSQUITTO_DATA_DIR: join(work, 'data'),
         MOSQUITTO_BIN: MOSQUITTO,
         MOSQUITTO_DEVICES_POLL_SECONDS: '0.1',
+        MOSQUITTO_CERTS_DIR: join(work, 'certs'),
         MQTT_INGEST_PASSWORD: passwords.ingest,
         MQTT_API_PASSWORD: passwords.api,
       },

@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { provisionDevices } from '../../api/devices/store.ts';
-import type { Credentials } from '../../broker/embedded.ts';
+import type { Credentials, EmbeddedListen } from '../../broker/embedded.ts';
 import { type Telemetry, topics } from '../../shared/protocol.ts';
 import { SimDevice } from '../../simulators/device.ts';
 import { engineName, realBroker } from '../support/engines.ts';
@@ -45,8 +45,8 @@ vi.mock('../../broker/embedded.ts', async (importOriginal) => {
   const real = await importOriginal<typeof import('../../broker/embedded.ts')>();
   return {
     ...real,
-    startEmbeddedBroker: (port: number, credentials: Credentials) =>
-      real.startEmbeddedBroker(port, {
+    startEmbeddedBroker: (listen: EmbeddedListen, credentials: Credentials) =>
+      real.startEmbeddedBroker(listen, {
         verify: async (username, password) =>
           username === operator.username && password === operator.password
             ? { kind: 'service', name: username }

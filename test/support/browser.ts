@@ -13,13 +13,15 @@ import { type Browser, type BrowserContext, chromium, type Page } from 'playwrig
 import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import { STORY_INDEX } from '../../simulators/fleet.ts';
-import { deviceIdFor, deviceTokenFor } from '../../simulators/identity.ts';
+import { deviceIdFor, deviceTokenFor, seedTokenKey } from '../../simulators/identity.ts';
 import { TEST_WEB_ROOT } from '../e2e/build-web.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from './auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from './broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from './engines.ts';
 
 const DEMO_SEED = 42;
+// Tokens this file can compute, asked for explicitly: the platform's own default is random.
+const DEMO_TOKEN_KEY = seedTokenKey(DEMO_SEED);
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const OUTPUT = join(ROOT, 'test-output');
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -80,7 +82,7 @@ export async function startE2E(simDevices: number): Promise<E2E> {
   const idPrefix = runUnique('E2E');
   const boxes = Array.from({ length: simDevices }, (_, i) => ({
     deviceId: deviceIdFor(i, idPrefix),
-    token: deviceTokenFor(DEMO_SEED, i),
+    token: deviceTokenFor(DEMO_TOKEN_KEY, deviceIdFor(i, idPrefix)),
   }));
   const scratch: ScratchDatabase = await scratchDatabase({ demoUsers: true });
   const dataDir = scratch.dataDir ?? mkdtempSync(join(tmpdir(), 'recovery-e2e-'));
@@ -90,6 +92,7 @@ export async function startE2E(simDevices: number): Promise<E2E> {
       MQTT_PORT: 0,
       SIM_DEVICES: simDevices,
       SIM_SEED: DEMO_SEED,
+      SIM_TOKEN_KEY: DEMO_TOKEN_KEY,
       SIM_ID_PREFIX: idPrefix,
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',

@@ -4,95 +4,34 @@
  * broker/access.ts (the embedded broker's rules, which the Mosquitto ACL must match for devices).
  * deploy/mosquitto/selftest.sh checks the same broker files against the real mosquitto binary.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, posix } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
 import { mayPublish, maySubscribe, type Principal } from '../../broker/access.ts';
-import { parseConfig } from '../../shared/config.ts';
+import { loadConfig, parseConfig } from '../../shared/config.ts';
 import { LIVE_POSITIONS_TOPIC } from '../../shared/live.ts';
 import { topics } from '../../shared/protocol.ts';
+import {
+  appServices as appServicesOf,
+  type Compose,
+  composeWith,
+  deploymentEnv,
+  environment,
+  PLACEHOLDER,
+  read,
+  rawCompose as readRawCompose,
+  root,
+  type Service,
+} from '../support/compose.ts';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
-const read = (path: string) => readFileSync(join(root, path), 'utf8');
+const rawCompose: Compose = readRawCompose();
 
 // --- docker-compose.yml, interpolated as compose would with only the defaults and placeholders ---
 
-/** What a required `${VAR:?…}` stands for here: any URL-safe value an operator might set. */
-const PLACEHOLDER = 'placeholder';
-
-/** Compose interpolation: `$$`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `${VAR:?err}`, `$VAR`. */
-function interpolate(raw: string, used: Set<string>): string {
-  let out = '';
-  let i = 0;
-  while (i < raw.length) {
-    const c = raw[i];
-    if (c !== '$') {
-      out += c;
-      i += 1;
-    } else if (raw[i + 1] === '$') {
-      out += '$';
-      i += 2;
-    } else if (raw[i + 1] === '{') {
-      const end = raw.indexOf('}', i);
-      const expr = raw.slice(i + 2, end);
-      const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])(.*))?$/s.exec(expr);
-      if (end < 0 || !m || expr.includes('${')) throw new Error(`interpolation compose would reject: ${raw}`);
-      const [, name, op, arg = ''] = m as unknown as [string, string, string | undefined, string | undefined];
-      used.add(name);
-      out += op === ':-' || op === '-' ? arg : op === ':+' || op === '+' ? '' : PLACEHOLDER;
-      i = end + 1;
-    } else {
-      const m = /^\$([A-Za-z_][A-Za-z0-9_]*)/.exec(raw.slice(i));
-      if (!m) throw new Error(`lone $ in ${raw} (write $$ for a literal $)`);
-      used.add(m[1] as string);
-      out += PLACEHOLDER;
-      i += m[0].length;
-    }
-  }
-  return out;
-}
-
-function interpolateAll(value: unknown, used: Set<string>): unknown {
-  if (typeof value === 'string') return interpolate(value, used);
-  if (Array.isArray(value)) return value.map((v) => interpolateAll(v, used));
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, interpolateAll(v, used)]));
-  }
-  return value;
-}
-
-interface Service {
-  image?: string;
-  build?: { context: string; dockerfile?: string } | string;
-  entrypoint?: string[] | string;
-  command?: string[] | string;
-  environment?: Record<string, string | number | null> | string[];
-  ports?: (string | { target: number; published?: string | number })[];
-  volumes?: (string | { type: string; source: string; target: string })[];
-  depends_on?: Record<string, { condition?: string }> | string[];
-  deploy?: { replicas?: number };
-  healthcheck?: { test?: string[] | string; disable?: boolean };
-}
-interface Compose {
-  services: Record<string, Service>;
-  volumes?: Record<string, unknown>;
-}
-
-const rawCompose = parse(read('docker-compose.yml')) as Compose;
 const usedVariables = new Set<string>();
-const compose = interpolateAll(rawCompose, usedVariables) as Compose;
+const compose = composeWith({}, usedVariables);
 const services = compose.services;
-
-function environment(service: Service): Record<string, string> {
-  const env = service.environment ?? {};
-  if (Array.isArray(env)) {
-    return Object.fromEntries(env.map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
-  }
-  return Object.fromEntries(Object.entries(env).map(([k, v]) => [k, v === null ? '' : String(v)]));
-}
 
 interface Mount {
   kind: 'bind' | 'volume';
@@ -123,7 +62,7 @@ function publishedTargets(service: Service): number[] {
   });
 }
 
-const appServices = Object.entries(services).filter(([, s]) => s.build !== undefined);
+const appServices = appServicesOf(compose);
 
 function configOf(name: string) {
   const r = parseConfig(environment(services[name] as Service));
@@ -180,6 +119,8 @@ const listeners = [...listenerOptions(confText)].filter(([port]) => port !== 0);
 const devicePorts = listeners
   .filter(([, o]) => o.get('use_username_as_clientid') === 'true')
   .map(([port]) => port);
+/** Listeners that speak TLS (a certificate of their own). */
+const tlsPorts = listeners.filter(([, o]) => o.has('certfile') && o.has('keyfile')).map(([port]) => port);
 /** Listeners that keep the client ids clients send: the platform services'. */
 const servicePorts = listenerPorts.filter((p) => !devicePorts.includes(p));
 
@@ -251,6 +192,27 @@ describe('docker-compose.yml', () => {
         if (m) expect(statSync(join(root, m.source)).isFile()).toBe(true);
       }
     }
+  });
+
+  it("starts every service with a deployment's deploy/.env, filled in as deploy/.env.example says", () => {
+    // parseConfig and the checks across variables (a secret required with DATABASE_URL, …): what
+    // main.ts runs before anything starts. PLACEHOLDER would hide a required variable compose lacks.
+    const deployed = composeWith(deploymentEnv());
+    for (const [name, service] of appServicesOf(deployed)) {
+      const env = environment(service);
+      expect(Object.values(env), `${name}: every required variable filled in`).not.toContain(PLACEHOLDER);
+      let problems: string[] = [];
+      try {
+        loadConfig(env);
+      } catch (e) {
+        problems = (e as { problems?: string[] }).problems ?? [String(e)];
+      }
+      expect(problems, `${name}'s environment as the app reads it at start`).toEqual([]);
+    }
+  });
+
+  it('listens on every interface inside the containers, where only published ports reach in', () => {
+    for (const [name] of appServices) expect(configOf(name).HOST, name).toBe('0.0.0.0');
   });
 
   it('sets only variables that shared/config.ts knows, with values it accepts', () => {
@@ -331,9 +293,13 @@ describe('docker-compose.yml', () => {
     }
     expect(publishedTargets(services.api as Service)).toEqual([8080]);
     for (const target of publishedTargets(mosquitto)) expect(listenerPorts).toContain(target);
-    expect(publishedTargets(mosquitto)).toEqual([1883]);
-    // Only the devices' listener reaches the host; the services' stays on the compose network.
-    for (const target of publishedTargets(mosquitto)) expect(devicePorts).toContain(target);
+    expect(publishedTargets(mosquitto)).toEqual([8883]);
+    // Only the devices' TLS listener reaches the host: device tokens never cross it in clear text;
+    // the clear-text ones (devices' 1883, services' 1884) stay on the compose network.
+    for (const target of publishedTargets(mosquitto)) {
+      expect(devicePorts).toContain(target);
+      expect(tlsPorts).toContain(target);
+    }
     for (const port of servicePorts) expect(publishedTargets(mosquitto)).not.toContain(port);
     expect(publishedTargets(services.db as Service), 'the database stays on the compose network').toEqual([]);
     for (const [name, service] of Object.entries(services)) {
@@ -388,7 +354,7 @@ describe('deploy/mosquitto', () => {
 
   it('has a devices listener that makes the user name the client id, and a services listener that keeps it', () => {
     // A device logging in with another device's client id would otherwise knock that box offline.
-    expect(devicePorts).toEqual([1883]);
+    expect(devicePorts).toEqual([8883, 1883]);
     // The ingest replicas share one account, each with its own client id and persistent session.
     expect(servicePorts).toEqual([1884]);
     // Set before any listener, it would apply to the default listener; clientid_prefixes conflicts.
@@ -396,9 +362,30 @@ describe('deploy/mosquitto', () => {
     expect(conf.has('clientid_prefixes')).toBe(false);
   });
 
-  it('is checked by the health check on every listener', () => {
-    const ports = /MQTT_HEALTH_PORTS:-([0-9 ]+)\}/.exec(read('deploy/mosquitto/healthcheck.sh'))?.[1];
-    expect(ports?.split(' ').map(Number).sort()).toEqual([...listenerPorts].sort());
+  it('is checked by the health check on every listener, over TLS where the listener speaks it', () => {
+    const check = read('deploy/mosquitto/healthcheck.sh');
+    const ports = (name: string) =>
+      (new RegExp(`${name}:-([0-9 ]+)\\}`).exec(check)?.[1] ?? '').split(' ').map(Number).sort();
+    expect(ports('MQTT_HEALTH_PORTS')).toEqual(listenerPorts.filter((p) => !tlsPorts.includes(p)).sort());
+    expect(ports('MQTT_HEALTH_TLS_PORTS')).toEqual([...tlsPorts].sort());
+  });
+
+  it('has a TLS listener for devices whose certificate comes from the mounted folder', () => {
+    expect(tlsPorts).toEqual([8883]);
+    const entrypoint = read('deploy/mosquitto/entrypoint.sh');
+    const certsDir = /MOSQUITTO_CERTS_DIR:-([^}]+)\}/.exec(entrypoint)?.[1] ?? '';
+    expect(mountAt(mosquitto, certsDir)?.target, 'the certificate folder is mounted').toBe(certsDir);
+    const tls = listenerOptions(confText).get(8883);
+    // entrypoint.sh copies the pair next to the password file for the mosquitto user.
+    const passwdDir = posix.dirname(confValue('password_file') ?? '');
+    for (const [option, file] of [
+      ['certfile', 'server.crt'],
+      ['keyfile', 'server.key'],
+    ] as const) {
+      expect(tls?.get(option)).toBe(posix.join(passwdDir, 'tls', file));
+      expect(entrypoint).toContain(`cp "$certs_dir/${file}" "$tls_dir/${file}"`);
+    }
+    expect(entrypoint).toContain('tls_dir="$auth_dir/tls"');
   });
 
   it('admits no anonymous clients', () => {

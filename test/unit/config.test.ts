@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../shared/config.ts';
+import { ConfigError, connectHost, isLoopback, loadConfig, parseConfig } from '../../shared/config.ts';
 
 describe('configuration', () => {
   it('has working defaults with nothing set (the embedded platform)', () => {
@@ -118,5 +118,62 @@ describe('configuration', () => {
       expect(r.ok, bad).toBe(false);
       if (!r.ok) expect(r.errors.join('\n')).toMatch(/INGEST_MAX_BATCH must be/);
     }
+  });
+
+  it('listens on loopback unless HOST names an address, which must be an IP address', () => {
+    expect(parseConfig({})).toMatchObject({ ok: true, config: { HOST: '127.0.0.1', DEMO_PASSWORDS: false } });
+    for (const host of ['0.0.0.0', '::', '192.0.2.7', '::1', 'fe80::1']) {
+      expect(parseConfig({ HOST: host }), host).toMatchObject({ ok: true, config: { HOST: host } });
+    }
+    for (const bad of ['localhost', 'example.com', '256.1.1.1', '1.2.3', 'http://0.0.0.0', ' ']) {
+      const r = parseConfig({ HOST: bad });
+      expect(r.ok, bad).toBe(false);
+      if (!r.ok) expect(r.errors.join('\n'), bad).toContain('HOST must be an IP address');
+    }
+    expect(['127.0.0.1', '127.1.2.3', '::1'].every(isLoopback)).toBe(true);
+    expect(['0.0.0.0', '::', '192.0.2.7', '10.0.0.1'].some(isLoopback)).toBe(false);
+    // Where the platform's own clients connect to a server listening on HOST.
+    expect(connectHost('0.0.0.0')).toBe('127.0.0.1');
+    expect(connectHost('::')).toBe('[::1]');
+    expect(connectHost('192.0.2.7')).toBe('192.0.2.7');
+  });
+
+  it('refuses the demo sign-ins on a HOST open to the network unless DEMO_PASSWORDS=1', () => {
+    const refusal = (env: Record<string, string>) => {
+      try {
+        loadConfig(env);
+        return null;
+      } catch (e) {
+        expect(e).toBeInstanceOf(ConfigError);
+        return (e as ConfigError).problems.join('\n');
+      }
+    };
+    for (const host of ['0.0.0.0', '::', '192.0.2.7']) {
+      const problem = refusal({ HOST: host });
+      expect(problem, host).toContain(`HOST: ${host} opens the platform to the network`);
+      expect(problem).toContain('DEMO_PASSWORDS=1');
+      expect(refusal({ HOST: host, DEMO_PASSWORDS: '1' }), host).toBeNull();
+    }
+    expect(refusal({})).toBeNull();
+    expect(refusal({ HOST: '127.0.0.1' })).toBeNull();
+    // No demo sign-ins: PostgreSQL (users of one's own), or a process without the api.
+    const secret = 'x'.repeat(32);
+    expect(refusal({ HOST: '0.0.0.0', DATABASE_URL: 'postgres://db/x', JWT_SECRET: secret })).toBeNull();
+    expect(refusal({ HOST: '0.0.0.0', ROLES: 'ingest' })).toBeNull();
+    const r = parseConfig({ DEMO_PASSWORDS: 'yes' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.join('\n')).toContain('DEMO_PASSWORDS must be 1');
+  });
+
+  it('derives the simulated tokens from SIM_TOKEN_KEY only when it is set, and long enough', () => {
+    const unset = parseConfig({});
+    expect(unset.ok && unset.config.SIM_TOKEN_KEY).toBeUndefined();
+    expect(parseConfig({ SIM_TOKEN_KEY: 'k'.repeat(16) })).toMatchObject({
+      ok: true,
+      config: { SIM_TOKEN_KEY: 'k'.repeat(16) },
+    });
+    const r = parseConfig({ SIM_TOKEN_KEY: 'short' });
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.errors.join('\n')).toContain('SIM_TOKEN_KEY must be at least 16 characters');
   });
 });

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { parseTelemetryMessage, parseTopic, TelemetrySchema, topics } from '../../shared/protocol.ts';
-import { createFleet, defaultStoryDeparture, STORY_DEVICE_ID } from '../../simulators/fleet.ts';
+import {
+  createFleet,
+  defaultStoryDeparture,
+  deviceTokenFor,
+  STORY_DEVICE_ID,
+  seedTokenKey,
+} from '../../simulators/fleet.ts';
 import { CITIES } from '../../simulators/places.ts';
 import { reportsOf, runMachine } from '../../simulators/trace.ts';
 
@@ -41,6 +47,15 @@ describe('fleet identity', () => {
     expect(small[7]?.home).toEqual(fleet[7]?.home);
   });
 
+  it('derives the tokens from the token key: another key, other tokens, the same machines', () => {
+    const keyed = createFleet({ devices: 3, seed: 42, start: START, tokenKey: 'a-secret-key-of-this-fleet' });
+    for (const [i, m] of keyed.entries()) {
+      expect(m.identity.token).toBe(deviceTokenFor('a-secret-key-of-this-fleet', m.identity.deviceId));
+      expect(m.identity.token).not.toBe(fleet[i]!.identity.token);
+      expect({ ...m.identity, token: fleet[i]!.identity.token }).toEqual(fleet[i]!.identity);
+    }
+  });
+
   it('numbers the boxes under another id prefix, the rest of each machine unchanged', () => {
     const other = createFleet({ devices: 3, seed: 42, start: START, idPrefix: 'E2E-t9.a' });
     expect(other.map((m) => m.identity.deviceId)).toEqual([
@@ -50,7 +65,10 @@ describe('fleet identity', () => {
     ]);
     for (const [i, m] of other.entries()) {
       expect(parseTopic(topics.telemetry(m.identity.deviceId))?.deviceId).toBe(m.identity.deviceId);
-      expect({ ...m.identity, deviceId: fleet[i]!.identity.deviceId }).toEqual(fleet[i]!.identity);
+      // The token is of the device id, so it changes with it.
+      expect(m.identity.token).toBe(deviceTokenFor(seedTokenKey(42), m.identity.deviceId));
+      const { deviceId, token } = fleet[i]!.identity;
+      expect({ ...m.identity, deviceId, token }).toEqual(fleet[i]!.identity);
     }
     for (const bad of ['', '-x', 'a/b', 'a+', 'x'.repeat(41), 'two words']) {
       expect(() => createFleet({ devices: 1, seed: 1, start: START, idPrefix: bad }), bad).toThrow(
