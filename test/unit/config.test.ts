@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../shared/config.ts';
+import { configProblems, parseConfig } from '../../shared/config.ts';
 
 describe('configuration', () => {
   it('has working defaults with nothing set (the embedded platform)', () => {
@@ -118,5 +118,32 @@ describe('configuration', () => {
       expect(r.ok, bad).toBe(false);
       if (!r.ok) expect(r.errors.join('\n')).toMatch(/INGEST_MAX_BATCH must be/);
     }
+  });
+  it('takes KEY_ENCRYPTION_KEY as 32 bytes (base64 or hex), and requires it with DATABASE_URL for the api', () => {
+    const problems = (env: Record<string, string>) => {
+      const r = parseConfig(env);
+      return r.ok ? configProblems(r.config) : r.errors;
+    };
+    const db = 'postgres://u:p@db:5432/fleet';
+    const base = { DATABASE_URL: db, JWT_SECRET: 'x'.repeat(32) };
+    const base64 = Buffer.alloc(32, 7).toString('base64');
+    const hex = Buffer.alloc(32, 7).toString('hex');
+    expect(problems({ ...base, KEY_ENCRYPTION_KEY: base64 })).toEqual([]);
+    expect(problems({ ...base, KEY_ENCRYPTION_KEY: hex })).toEqual([]);
+    expect(problems(base)).toEqual([
+      expect.stringMatching(/^KEY_ENCRYPTION_KEY: required when DATABASE_URL/),
+    ]);
+    // An ingest-only process opens no secrets.
+    expect(problems({ DATABASE_URL: db, MQTT_URL: 'mqtt://m:1883', ROLES: 'ingest' })).toEqual([]);
+    // Embedded: the platform keeps its own key in DATA_DIR.
+    expect(problems({})).toEqual([]);
+    for (const bad of ['short', hex.slice(2), `${base64}AAAA`, 'z'.repeat(64)]) {
+      expect(problems({ ...base, KEY_ENCRYPTION_KEY: bad })).toEqual([
+        expect.stringMatching(/^KEY_ENCRYPTION_KEY: .*must be 32 bytes/),
+      ]);
+    }
+    expect(problems({ KEY_ENCRYPTION_KEY_PREVIOUS: hex })).toEqual([
+      expect.stringMatching(/^KEY_ENCRYPTION_KEY_PREVIOUS: only with KEY_ENCRYPTION_KEY/),
+    ]);
   });
 });
