@@ -31,7 +31,7 @@ const registry = new WeakMap<Database, Keys>();
 export class NoKeyringError extends Error {}
 
 /** Makes `ring` the keys of this database for everything in this process. */
-export function useKeyring(db: Database, ring: Keyring): void {
+export function registerKeyring(db: Database, ring: Keyring): void {
   registry.set(db, { ring, pepper: null });
 }
 
@@ -51,7 +51,7 @@ function keysOf(db: Database): Keys {
  * wrong KEK stops the start with the fingerprints named instead of failing the first command.
  */
 export async function openKeys(db: Database, ring: Keyring): Promise<void> {
-  useKeyring(db, ring);
+  registerKeyring(db, ring);
   try {
     await tokenPepper(db);
   } catch (e) {

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type Database, openDatabase } from '../../db/client.ts';
-import { loadOrCreateKek, useKeyring } from '../../db/keys.ts';
+import { loadOrCreateKek, registerKeyring } from '../../db/keys.ts';
 import { keyringOf, parseKek } from '../../shared/key-wrap.ts';
 import { postgresTemplate, seedEmbedded } from './templates.ts';
 
@@ -56,7 +56,7 @@ export async function scratchDatabase({
       dataDir,
       async open() {
         const db = await openDatabase({ dataDir: pgdata });
-        useKeyring(db, keyringOf(loadOrCreateKek(dataDir)));
+        registerKeyring(db, keyringOf(loadOrCreateKek(dataDir)));
         return db;
       },
       async drop() {
@@ -77,7 +77,7 @@ export async function scratchDatabase({
     dataDir: undefined,
     async open() {
       const db = await openDatabase({ url: url.toString() });
-      useKeyring(db, keyringOf(parseKek(TEST_KEY_ENCRYPTION_KEY)!));
+      registerKeyring(db, keyringOf(parseKek(TEST_KEY_ENCRYPTION_KEY)!));
       return db;
     },
     async drop() {
