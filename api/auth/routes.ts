@@ -133,7 +133,15 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
           "Raises the user's token version: this token and any other the user holds (another tab, a " +
           'copied token) are refused from now on, on every api node; live map connections end within ' +
           'seconds. Recorded in the audit log as auth.logout.',
-        response: { 204: { type: 'null', description: 'signed out' }, 401: messageSchema },
+        body: { type: 'object', additionalProperties: false, properties: {}, description: 'nothing (optional)' },
+        response: {
+          200: {
+            type: 'object',
+            required: ['username'],
+            properties: { username: { type: 'string', description: 'who was signed out' } },
+          },
+          401: messageSchema,
+        },
       },
     },
     async (request, reply) => {
@@ -146,7 +154,7 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
           .send({ message: 'session expired or invalid: sign in again' });
       }
       await auth.logout(user);
-      return reply.status(204).send();
+      return { username: user.username };
     },
   );
 
