@@ -33,7 +33,7 @@ export function parseKek(text: string): Kek | null {
   let key: Buffer | null = null;
   if (/^[0-9a-fA-F]{64}$/.test(t)) key = Buffer.from(t, 'hex');
   else if (/^[A-Za-z0-9+/_-]{43}=?$/.test(t)) key = Buffer.from(t.replace(/=$/, ''), 'base64url');
-  if (!key || key.length !== 32) return null;
+  if (key?.length !== 32) return null;
   return kekOf(key);
 }
 

@@ -75,7 +75,10 @@ describe(`sessions (${engineName})`, () => {
     const first = (await loginAs(platform.url, u.username, u.password)).token;
     const second = (await loginAs(platform.url, u.username, u.password)).token;
     expect(await me(first)).toBe(200);
-    expect(await call('POST', '/api/auth/logout', first)).toEqual({ status: 200, json: { username: u.username } });
+    expect(await call('POST', '/api/auth/logout', first)).toEqual({
+      status: 200,
+      json: { username: u.username },
+    });
     expect(await me(first)).toBe(401);
     expect(await me(second)).toBe(401);
     // Signing out with an ended token is refused like any other call with it.
