@@ -16,6 +16,7 @@ import { startApi } from './api/start.ts';
 import { startBroker } from './broker/start.ts';
 import type { Database } from './db/client.ts';
 import { onCredentialsChanged, verifyDeviceToken } from './db/devices.ts';
+import { keyringFromConfig, openKeys } from './db/keys.ts';
 import { openMigratedDatabase } from './db/migrate.ts';
 import { opsHealth, startOpsServer } from './ingest/http.ts';
 import { ingestSettings, startIngest } from './ingest/worker.ts';
@@ -60,6 +61,9 @@ export async function startPlatform(
   try {
     const db = await openMigratedDatabase(config, logger);
     stops.push(() => db.close());
+    // The keys that open the database's secrets (none for an ingest-only process on PostgreSQL).
+    const ring = keyringFromConfig(config);
+    if (ring) await openKeys(db, ring);
     const broker = await startBroker(config, {
       db,
       logger,

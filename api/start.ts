@@ -29,6 +29,7 @@ import { startDispatcher } from './commands/dispatcher.ts';
 import { commandFeed } from './commands/feed.ts';
 import { configuredProfile } from './commands/service.ts';
 import { startDailyRefresh } from './contracts/scheduler.ts';
+import { wrapPlainKeys } from './devices/keys.ts';
 import { attachLive } from './map/live.ts';
 
 export interface ApiDeps {
@@ -74,6 +75,9 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
       await ensureDemoUsers(db);
       demoUsers = DEMO_USERS.map((u) => u.username);
     }
+    // Command keys an older version stored in plain text are wrapped before any command is sent.
+    const wrapped = await wrapPlainKeys(db);
+    if (wrapped > 0) logger.warn({ wrapped }, 'wrapped command keys stored in plain text');
     const apiMqtt = await connectService(deps.mqttUrl, deps.service, `api-${hostname()}-${process.pid}`);
     stops.push(() => apiMqtt.endAsync());
     const tokens = createTokens({
@@ -140,7 +144,13 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
         },
       },
     });
-    const live = attachLive(app.server, { db, mqtt: apiMqtt, logger, authenticate: auth.authenticate });
+    const live = attachLive(app.server, {
+      db,
+      mqtt: apiMqtt,
+      logger,
+      authenticate: auth.authenticate,
+      onSessionsEnded: auth.onSessionsEnded,
+    });
     const daily = startDailyRefresh({
       db,
       logger: logger.child({ role: 'api' }),

@@ -7,6 +7,7 @@
  */
 import { tokenMatches } from '../shared/credentials.ts';
 import type { Database, Sql } from './client.ts';
+import { tokenPepper } from './keys.ts';
 
 /** Called after a commit changed which device may log in with what, e.g. to rewrite a password file. */
 export type CredentialsListener = () => Promise<void>;
@@ -30,12 +31,15 @@ export async function credentialsChanged(db: Database): Promise<void> {
 }
 
 /** True when the token is the device's current one and the device is not disabled. */
-export async function verifyDeviceToken(db: Sql, deviceId: string, token: string): Promise<boolean> {
-  const { rows } = await db.query<{ token_hash: string }>(
+export async function verifyDeviceToken(db: Database, deviceId: string, token: string): Promise<boolean> {
+  const { rows } = await db.query<{ token_hash: string | null }>(
     'select token_hash from device where id = $1 and disabled_at is null',
     [deviceId],
   );
-  return rows.length === 1 && tokenMatches(token, rows[0]!.token_hash);
+  const stored = rows[0]?.token_hash;
+  // A device whose hash predates the pepper (migration 015) has none: it logs in once provisioned again.
+  if (!stored) return false;
+  return tokenMatches(await tokenPepper(db), deviceId, token, stored);
 }
 
 /** Enabled devices with a broker credential (their Mosquitto hash), by id. */
@@ -66,7 +70,10 @@ export async function deviceExists(db: Sql, deviceId: string): Promise<boolean> 
   return rows.length > 0;
 }
 
-/** The key the box checks command signatures with, and whether it is disabled; null when unknown. */
+/**
+ * The key the box checks command signatures with, as stored (wrapped: db/keys.ts openCommandKey),
+ * and whether the device is disabled; null when unknown.
+ */
 export async function deviceCommandKey(
   tx: Sql,
   deviceId: string,

@@ -3,6 +3,7 @@
  * environment in and decides what to do with the problems (print them and exit, in main.ts).
  */
 import { z } from 'zod';
+import { parseKek } from './key-wrap.ts';
 import { PROFILES } from './policy.ts';
 import { DEVICE_ID_PREFIX } from './protocol.ts';
 
@@ -42,6 +43,16 @@ const url = (name: string, protocols: string[]) =>
         }
       },
       `${name} must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+    )
+    .optional();
+
+const kek = (name: string) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (s) => parseKek(s) !== null,
+      `${name} must be 32 bytes as base64 or 64 hex digits (openssl rand -base64 32)`,
     )
     .optional();
 
@@ -180,6 +191,14 @@ const ConfigFields = z.object({
     .max(7 * 86_400)
     .optional(),
   /**
+   * Wraps the secrets kept in the database (device command keys, the device token pepper) with
+   * AES-256-GCM: 32 bytes as base64 or 64 hex digits (openssl rand -base64 32). Required for the api
+   * when DATABASE_URL is set; embedded, one is generated and kept under DATA_DIR.
+   */
+  KEY_ENCRYPTION_KEY: kek('KEY_ENCRYPTION_KEY'),
+  /** During a rotation: the key secrets were wrapped under before, still accepted until re-wrapped. */
+  KEY_ENCRYPTION_KEY_PREVIOUS: kek('KEY_ENCRYPTION_KEY_PREVIOUS'),
+  /**
    * Signs the users' bearer tokens (HS256). Required for the api when DATABASE_URL is set (every
    * api node must share it); embedded, one is generated and kept under DATA_DIR.
    */
@@ -310,7 +329,7 @@ export function parseConfig(env: Record<string, string | undefined>): ConfigResu
 
 /**
  * Problems that only show once the environment and a caller's overrides are combined: the api of a
- * platform on a shared database needs the one JWT_SECRET that all its nodes use.
+ * platform on a shared database needs the one JWT_SECRET and KEY_ENCRYPTION_KEY that all its nodes use.
  */
 export function configProblems(c: Config): string[] {
   const problems: string[] = [];
@@ -326,6 +345,18 @@ export function configProblems(c: Config): string[] {
         'use PostgreSQL (DATABASE_URL) with users of your own, or set DEMO_PASSWORDS=1 to accept that ' +
         'anyone who reaches it can sign in as admin.',
     );
+  }
+  if (
+    c.DATABASE_URL !== undefined &&
+    (c.ROLES.includes('api') || c.MQTT_URL === undefined) &&
+    c.KEY_ENCRYPTION_KEY === undefined
+  ) {
+    problems.push(
+      'KEY_ENCRYPTION_KEY: required when DATABASE_URL is set (the same value on every api node; e.g. openssl rand -base64 32)',
+    );
+  }
+  if (c.KEY_ENCRYPTION_KEY_PREVIOUS !== undefined && c.KEY_ENCRYPTION_KEY === undefined) {
+    problems.push('KEY_ENCRYPTION_KEY_PREVIOUS: only with KEY_ENCRYPTION_KEY, the key that replaces it');
   }
   return problems;
 }

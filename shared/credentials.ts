@@ -1,37 +1,53 @@
 /**
- * Device tokens: 128-bit random secrets, stored only as SHA-256. A fast hash is right here (unlike
- * user passwords): the token has full entropy, so there is nothing to brute-force, and thousands of
- * devices reconnecting after a broker restart must not queue behind a slow KDF.
+ * Device tokens: at least 128 bits of randomness, stored only as HMAC-SHA256 under the platform's
+ * token pepper (a random secret kept wrapped under the key-encryption key, db/keys.ts), with the
+ * device id in the input. So a copy of the database alone cannot test a guessed token, and two
+ * devices given the same token get different hashes. A keyed fast hash rather than a slow one: the
+ * token has full entropy, so there is nothing to brute-force, and thousands of devices reconnecting
+ * after a broker restart must not queue behind a slow KDF.
  */
-import {
-  createHash,
-  createHmac,
-  pbkdf2 as pbkdf2Callback,
-  pbkdf2Sync,
-  randomBytes,
-  timingSafeEqual,
-} from 'node:crypto';
+import { createHmac, pbkdf2 as pbkdf2Callback, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+
+/** 32 characters: as 32 hex digits that is 128 bits, the least a token may carry. */
+export const MIN_TOKEN_LENGTH = 32;
+export const MAX_TOKEN_LENGTH = 256;
+const TOKEN_ALPHABET = /^[\x21-\x7e]+$/;
+/** Fewer distinct characters than this in 32 is no random token ('aaaa…', '0101…'). */
+const MIN_DISTINCT = 8;
 
 export function newDeviceToken(): string {
   return randomBytes(16).toString('hex');
 }
 
-export function hashToken(token: string): string {
-  return createHash('sha256').update(token, 'utf8').digest('hex');
+/** Why a token a caller chose cannot be a device's, or null when it can. */
+export function deviceTokenProblem(token: string): string | null {
+  if (token.length < MIN_TOKEN_LENGTH || token.length > MAX_TOKEN_LENGTH)
+    return `the token must be ${MIN_TOKEN_LENGTH} to ${MAX_TOKEN_LENGTH} characters (128 bits or more, e.g. openssl rand -hex 16)`;
+  if (!TOKEN_ALPHABET.test(token)) return 'the token must be printable ASCII without spaces';
+  if (new Set(token).size < MIN_DISTINCT) return 'the token is not random (too few distinct characters)';
+  return null;
 }
 
-export function tokenMatches(token: string, storedHash: string): boolean {
-  const a = Buffer.from(hashToken(token), 'hex');
-  const b = Buffer.from(storedHash, 'hex');
+const TOKEN_HASH_PREFIX = 'hmac-sha256$';
+
+export function hashToken(pepper: Buffer, deviceId: string, token: string): string {
+  const mac = createHmac('sha256', pepper).update(deviceId, 'utf8').update('\0').update(token, 'utf8');
+  return TOKEN_HASH_PREFIX + mac.digest('hex');
+}
+
+export function tokenMatches(pepper: Buffer, deviceId: string, token: string, storedHash: string): boolean {
+  const a = Buffer.from(hashToken(pepper, deviceId, token));
+  const b = Buffer.from(storedHash);
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
 /**
  * The key a box checks command signatures with (shared/commands.ts), derived from its token so a
  * box needs no second secret: HMAC-SHA256(token, "command-key v1"), hex. The platform stores it at
- * provisioning, when it sees the token; a database reader could sign commands with it, but not log
- * in as the device (that takes the token itself).
+ * provisioning, when it sees the token, wrapped under the key-encryption key (shared/key-wrap.ts):
+ * a reader of the database alone can neither sign commands nor log in as the device. A new key
+ * comes with a new token (rolling the device's key, docs/device-protocol.md).
  */
 export function commandKeyFor(token: string): string {
   return createHmac('sha256', token).update('command-key v1').digest('hex');

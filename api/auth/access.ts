@@ -40,8 +40,13 @@ declare module 'fastify' {
   }
 }
 
+/** A signed-in user, and when the token they signed in with expires. */
+export interface Session extends AuthUser {
+  expiresAt: Date;
+}
+
 /** Turns a bearer token into the user it belongs to, or null when it is not (or no longer) valid. */
-export type Authenticate = (token: string) => Promise<AuthUser | null>;
+export type Authenticate = (token: string) => Promise<Session | null>;
 
 /** Paths whose routes must declare their access. Static web files and the 404 handler stay public. */
 export function isGuardedPath(url: string): boolean {

@@ -1,5 +1,9 @@
 import type { FastifyPluginAsync } from 'fastify';
+import { z } from 'zod';
 import { ROLES, type Role } from '../../shared/roles.ts';
+import { ErrorSchema } from '../http/schemas.ts';
+import { zodRoutes } from '../http/zod-routes.ts';
+import { bearerToken } from './access.ts';
 import type { Auth } from './service.ts';
 import { LoginThrottledError } from './throttle.ts';
 
@@ -118,5 +122,76 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
       },
     },
     async (request) => auth.unlock(request.body.username, request.user.username),
+  );
+  // Public in the access table, because every role must be able to sign out and the auditor may be
+  // granted no POST: the handler checks the token itself, and ends only its owner's sessions.
+  // In a scope of its own: the zod compilers would otherwise apply to the JSON-schema routes here.
+  await app.register(async (scope) => {
+    zodRoutes(scope).post(
+      '/auth/logout',
+      {
+        config: { access: 'public' },
+        schema: {
+          tags: ['auth'],
+          summary: 'Sign out: every token issued to the signed-in user so far stops working',
+          description:
+            "Raises the user's token version: this token and any other the user holds (another tab, a " +
+            'copied token) are refused from now on, on every api node; live map connections end within ' +
+            'seconds. Recorded in the audit log as auth.logout.',
+          // Optional: a bare POST does it.
+          body: z.object({}).strict().nullish(),
+          response: {
+            200: z.object({ username: z.string().describe('who was signed out') }),
+            401: ErrorSchema,
+          },
+        },
+      },
+      async (request, reply) => {
+        const token = bearerToken(request);
+        const user = token ? await auth.authenticate(token) : null;
+        if (!user) {
+          return reply
+            .status(401)
+            .header('www-authenticate', 'Bearer error="invalid_token"')
+            .send({ message: 'session expired or invalid: sign in again' });
+        }
+        await auth.logout(user);
+        return { username: user.username };
+      },
+    );
+  });
+
+  app.post<{ Body: { username: string } }>(
+    '/auth/revoke',
+    {
+      config: { access: ['admin'] },
+      schema: {
+        tags: ['auth'],
+        summary: "End all of a user's sessions now (admin)",
+        description:
+          'Every token issued to the user so far is refused from now on, and live map connections end ' +
+          'within seconds; the user may sign in again (disable the user to keep them out). Recorded ' +
+          'in the audit log as auth.sessions_revoked.',
+        body: {
+          type: 'object',
+          required: ['username'],
+          additionalProperties: false,
+          properties: { username: { type: 'string', minLength: 1, maxLength: 200 } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            required: ['username'],
+            properties: { username: { type: 'string' } },
+          },
+          404: messageSchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const done = await auth.revoke(request.body.username, request.user.username);
+      if (!done) return reply.status(404).send({ message: `no user ${request.body.username}` });
+      return done;
+    },
   );
 };

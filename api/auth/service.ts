@@ -16,7 +16,13 @@ import {
   unlockUser,
 } from './throttle.ts';
 import type { Tokens } from './tokens.ts';
-import { findUserById, findUserByUsername, normalizeUsername, setPasswordHash } from './users.ts';
+import {
+  endSessions,
+  findUserById,
+  findUserByUsername,
+  normalizeUsername,
+  setPasswordHash,
+} from './users.ts';
 
 export interface LoginResult {
   token: string;
@@ -40,6 +46,12 @@ export interface Auth {
   /** Lifts a user name's sign-in lock now (api/auth/throttle.ts unlockUser): the name as counted, failures set aside. */
   unlock(username: string, actor: string): Promise<{ username: string; failures: number }>;
   authenticate: Authenticate;
+  /** Signs the user out: every token issued to them so far stops working (on every api node). */
+  logout(user: AuthUser): Promise<void>;
+  /** An admin ends all of a user's sessions; null for an unknown user name. */
+  revoke(username: string, actor: string): Promise<{ username: string } | null>;
+  /** Told when this process ended a user's sessions, so live connections are checked at once. */
+  onSessionsEnded(listener: (userId: string) => void): () => void;
 }
 
 export interface AuthOptions {
@@ -70,6 +82,10 @@ export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): 
     const run = gate.then(fn);
     gate = run.catch(() => {});
     return run;
+  };
+  const sessionListeners = new Set<(userId: string) => void>();
+  const ended = (userId: string) => {
+    for (const listener of sessionListeners) listener(userId);
   };
   // Hashed once, lazily: an unknown username is checked against it so that it costs the same
   // time as a known one with a wrong password, and the answer does not reveal which it was.
@@ -120,7 +136,7 @@ export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): 
         detail: { userId: user.id, ...(rehash ? { passwordRehashed: true } : {}) },
       });
     });
-    const { token, expiresAt } = await tokens.sign(user.id);
+    const { token, expiresAt } = await tokens.sign(user.id, user.tokenVersion);
     return { token, user: publicUser(user), expiresAt };
   };
 
@@ -144,11 +160,31 @@ export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): 
     unlock: (username, actor) => unlockUser(db, username, actor),
 
     async authenticate(token) {
-      const id = await tokens.verify(token);
-      if (!id) return null;
-      const user = await findUserById(db, id);
+      const claims = await tokens.verify(token);
+      if (!claims) return null;
+      const user = await findUserById(db, claims.userId);
       if (!user || user.disabledAt !== null || user.roles.length === 0) return null;
-      return publicUser(user);
+      if (user.tokenVersion !== claims.version) return null;
+      return { ...publicUser(user), expiresAt: claims.expiresAt };
+    },
+
+    async logout(user) {
+      await endSessions(db, user.id, user.username, 'auth.logout');
+      ended(user.id);
+    },
+
+    async revoke(username, actor) {
+      const user = await findUserByUsername(db, username);
+      if (!user) return null;
+      const done = await endSessions(db, user.id, actor, 'auth.sessions_revoked');
+      if (!done) return null;
+      ended(user.id);
+      return { username: done.username };
+    },
+
+    onSessionsEnded(listener) {
+      sessionListeners.add(listener);
+      return () => sessionListeners.delete(listener);
     },
   };
 }

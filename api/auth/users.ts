@@ -8,6 +8,8 @@ import { hashPassword, PASSWORD_COST, type ScryptCost } from './password.ts';
 export interface StoredUser extends AuthUser {
   passwordHash: string;
   disabledAt: Date | null;
+  /** Tokens issued under a lower version are no longer accepted (sign-out, revocation, disabling). */
+  tokenVersion: number;
 }
 
 interface Row {
@@ -17,9 +19,10 @@ interface Row {
   password_hash: string;
   roles: string[];
   disabled_at: Date | null;
+  token_version: number;
 }
 
-const COLUMNS = 'id::text as id, username, display_name, password_hash, roles, disabled_at';
+const COLUMNS = 'id::text as id, username, display_name, password_hash, roles, disabled_at, token_version';
 
 const toUser = (r: Row): StoredUser => ({
   id: r.id,
@@ -28,6 +31,7 @@ const toUser = (r: Row): StoredUser => ({
   roles: r.roles.filter(isRole),
   passwordHash: r.password_hash,
   disabledAt: r.disabled_at,
+  tokenVersion: Number(r.token_version),
 });
 
 export const USERNAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
@@ -111,7 +115,8 @@ export async function setPasswordHash(db: Sql, id: string, hash: string): Promis
 export async function disableUser(db: Sql, id: string, actor = 'system'): Promise<void> {
   await inTransaction(db, async (tx) => {
     const { rows } = await tx.query<{ username: string }>(
-      'update app_user set disabled_at = now() where id = $1 and disabled_at is null returning username',
+      `update app_user set disabled_at = now(), token_version = token_version + 1
+       where id = $1 and disabled_at is null returning username`,
       [id],
     );
     if (rows[0]) {
@@ -139,5 +144,32 @@ export async function deleteUser(db: Sql, id: string, actor = 'system'): Promise
         detail: { userId: id },
       });
     }
+  });
+}
+
+/**
+ * Ends every token issued to the user so far: raises the token version the request hook and the live
+ * map compare against. Audited as `action` (auth.logout, auth.sessions_revoked). Null for an unknown user.
+ */
+export async function endSessions(
+  db: Sql,
+  id: string,
+  actor: string,
+  action: 'auth.logout' | 'auth.sessions_revoked',
+): Promise<{ username: string; tokenVersion: number } | null> {
+  return inTransaction(db, async (tx) => {
+    const { rows } = await tx.query<{ username: string; token_version: number }>(
+      'update app_user set token_version = token_version + 1 where id = $1 returning username, token_version',
+      [id],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    await appendAudit(tx, {
+      actor,
+      action,
+      subject: `user:${row.username}`,
+      detail: { userId: id, tokenVersion: Number(row.token_version) },
+    });
+    return { username: row.username, tokenVersion: Number(row.token_version) };
   });
 }

@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Database, Sql } from '../../db/client.ts';
 import { deviceCommandKey, lockDevice, nextCommandCounter } from '../../db/devices.ts';
+import { keyring, openCommandKey } from '../../db/keys.ts';
 import {
   ackSignatureMatches,
   type CommandAck,
@@ -97,7 +98,8 @@ export async function applyAck(ctx: StepContext, deviceId: string, ack: CommandA
     const c = await findCommand(tx, ack.id, true);
     // An ack for another device's command, or for nothing we sent, changes nothing.
     if (!c || c.deviceId !== deviceId) return;
-    const key = (await deviceCommandKey(tx, deviceId))?.commandKey;
+    const stored = (await deviceCommandKey(tx, deviceId))?.commandKey;
+    const key = stored ? openCommandKey(keyring(ctx.db), deviceId, stored) : null;
     if (!key || !ackSignatureMatches(ack, key)) {
       await record({
         actor: `device:${deviceId}`,
@@ -313,7 +315,8 @@ export async function advanceCommand(
         continue;
       }
       // send
-      const key = (await deviceCommandKey(tx, c.deviceId))?.commandKey;
+      const stored = (await deviceCommandKey(tx, c.deviceId))?.commandKey;
+      const key = stored ? openCommandKey(keyring(ctx.db), c.deviceId, stored) : null;
       if (!key) {
         await moveCommand(
           tx,

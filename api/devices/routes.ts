@@ -7,11 +7,14 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import { MAX_TOKEN_LENGTH, MIN_TOKEN_LENGTH } from '../../shared/credentials.ts';
+import { KeyUnwrapError } from '../../shared/key-wrap.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
 import { appendAudit } from '../audit/log.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
+import { rewrapAll, rollDevice } from './keys.ts';
 import { getDeviceView } from './queries.ts';
 import { disableDevices, enableDevices, InvalidProvisionError, provisionDevices } from './store.ts';
 
@@ -24,7 +27,14 @@ const REGISTRARS: Role[] = ['admin'];
 /** Per request: a larger fleet is provisioned in several (each request is one transaction). */
 export const MAX_DEVICES_PER_REQUEST = 1000;
 
-const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };
+const errors = {
+  400: ErrorSchema,
+  401: ErrorSchema,
+  403: ErrorSchema,
+  404: ErrorSchema,
+  409: ErrorSchema,
+  422: ErrorSchema,
+};
 const text = (max: number) => z.string().trim().min(1).max(max);
 
 const MachineSchema = z.object({
@@ -41,7 +51,12 @@ const ProvisionSchema = z.object({
     .array(
       z.object({
         deviceId: z.string().describe('MQTT client id and user name of the box'),
-        token: z.string().max(256).describe('its MQTT password; stored only as one-way hashes'),
+        token: z
+          .string()
+          .max(MAX_TOKEN_LENGTH)
+          .describe(
+            `its MQTT password, at least 128 bits of randomness: ${MIN_TOKEN_LENGTH} or more printable characters (openssl rand -hex 16); stored only as one-way hashes`,
+          ),
         machine: MachineSchema,
       }),
     )
@@ -184,4 +199,67 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (base
       },
     );
   }
+  app.post(
+    '/devices/:id/roll-key',
+    {
+      config: { access: REGISTRARS },
+      schema: {
+        tags: ['devices'],
+        summary: "Roll a device's key: a new token and command key (the box must be given the token)",
+        description:
+          'The platform makes a new random token and answers it once; it is stored only as hashes. The ' +
+          'command key is derived from it, so the box signs and verifies with the new key once the token ' +
+          'is written into it (docs/device-protocol.md). From the commit the old token no longer logs ' +
+          'in and commands are signed with the new key. Recorded as device.key_rolled.',
+        params: IdParamsSchema,
+        body: z.object({ reason: z.string().trim().max(1000).optional() }).nullish(),
+        response: {
+          200: z.object({
+            deviceId: z.string(),
+            token: z.string().describe('the new token: shown once, give it to the box'),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const rolled = await rollDevice(db, id, request.user.username, request.body?.reason ?? '');
+      if (!rolled) throw notFound(`device ${id}`);
+      return { deviceId: id, token: rolled.token };
+    },
+  );
+
+  app.post(
+    '/devices/rewrap-keys',
+    {
+      config: { access: REGISTRARS },
+      schema: {
+        tags: ['devices'],
+        summary: 'Re-wrap every stored device secret under the current key-encryption key',
+        description:
+          'After KEY_ENCRYPTION_KEY was replaced (the old one in KEY_ENCRYPTION_KEY_PREVIOUS on every ' +
+          'api node): wraps what is still under the old key under the new one, in one transaction. ' +
+          'Recorded as keys.rewrapped. The same as npm run keys -- rewrap.',
+        body: z.object({}).nullish(),
+        response: {
+          200: z.object({
+            rewrapped: z.number().int().describe('secrets moved from a previous key to the current one'),
+            wrappedPlain: z.number().int().describe('command keys an older version had stored in plain text'),
+            fingerprint: z.string().describe('the current key-encryption key, by its fingerprint'),
+          }),
+          ...errors,
+        },
+      },
+    },
+    async (request) => {
+      try {
+        return await rewrapAll(db, request.user.username);
+      } catch (e) {
+        // A key under a KEK this node was not given: nothing changed; configure it as the previous one.
+        if (e instanceof KeyUnwrapError) throw new HttpError(409, `cannot re-wrap: ${e.message}`);
+        throw e;
+      }
+    },
+  );
 };

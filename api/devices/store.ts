@@ -1,13 +1,21 @@
 /**
  * The device registry: provisioning (a device, its machine and the installation linking them),
  * disabling and enabling again. The credential check the embedded broker asks on every CONNECT is
- * db/devices.ts's, which reads what is written here. Each device keeps two one-way forms of its token: the SHA-256 the embedded broker
- * checks, and the Mosquitto hash a production broker's password file is rebuilt from
- * (broker/mosquitto-sync.ts).
+ * db/devices.ts's, which reads what is written here. Each device keeps two one-way forms of its
+ * token: the peppered HMAC the embedded broker checks, and the Mosquitto hash a production broker's
+ * password file is rebuilt from (broker/mosquitto-sync.ts); and its command key, wrapped under the
+ * key-encryption key (db/keys.ts).
  */
 import type { Database, Sql } from '../../db/client.ts';
 import { credentialsChanged } from '../../db/devices.ts';
-import { commandKeyFor, hashToken, mosquittoPasswordHash } from '../../shared/credentials.ts';
+import { keyring, sealCommandKey, tokenPepper } from '../../db/keys.ts';
+import {
+  commandKeyFor,
+  deviceTokenProblem,
+  hashToken,
+  mosquittoPasswordHash,
+  newDeviceToken,
+} from '../../shared/credentials.ts';
 import { DeviceIdSchema } from '../../shared/protocol.ts';
 
 export interface MachineRecord {
@@ -40,7 +48,8 @@ function problemsOf(items: DeviceProvision[]): string[] {
       problems.push(`${name}: ids starting with ${RESERVED_DEVICE_PREFIX} are reserved for service accounts`);
     if (seen.has(deviceId)) problems.push(`${name}: listed twice`);
     seen.add(deviceId);
-    if (typeof token !== 'string' || token.length === 0) problems.push(`${name}: empty token`);
+    const tokenProblem = typeof token === 'string' ? deviceTokenProblem(token) : 'no token';
+    if (tokenProblem) problems.push(`${name}: ${tokenProblem}`);
   }
   // A machine or serial can be written once per statement: name the duplicate, not the database's error.
   for (const what of ['id', 'serial'] as const) {
@@ -97,6 +106,8 @@ export async function provisionDevices(
   const problems = problemsOf(items);
   if (problems.length > 0) throw invalid(problems);
   const brokerHashes = await Promise.all(items.map((i) => mosquittoPasswordHash(i.token)));
+  const ring = keyring(db);
+  const pepper = await tokenPepper(db);
   const result = await db.transaction(async (tx) => {
     const taken = await serialsTaken(tx, items);
     if (taken.length > 0) throw invalid(taken);
@@ -124,9 +135,9 @@ export async function provisionDevices(
        returning id, (xmax = 0) as created`,
       [
         items.map((i) => i.deviceId),
-        items.map((i) => hashToken(i.token)),
+        items.map((i) => hashToken(pepper, i.deviceId, i.token)),
         brokerHashes,
-        items.map((i) => commandKeyFor(i.token)),
+        items.map((i) => sealCommandKey(ring, i.deviceId, commandKeyFor(i.token))),
       ],
     );
     await installIfAbsent(tx, items);
@@ -197,4 +208,39 @@ async function installIfAbsent(tx: Sql, items: DeviceProvision[]): Promise<void>
        and not exists (select 1 from installation i where i.machine_id = u.m and i.removed_at is null)`,
     [items.map((i) => i.deviceId), items.map((i) => i.machine.id)],
   );
+}
+
+/**
+ * Rolls a device's key: a new random token, and with it new broker hashes and a new command key
+ * (derived from the token, so the box learns it when it is given the token: docs/device-protocol.md).
+ * The old token stops logging in and the old key stops signing at the commit. Returns the new
+ * token, which is stored nowhere; null for an unknown device.
+ */
+export async function rollDeviceKey(
+  db: Database,
+  deviceId: string,
+  options: { withinTransaction?: (tx: Sql) => Promise<void> } = {},
+): Promise<{ token: string } | null> {
+  const token = newDeviceToken();
+  const brokerHash = await mosquittoPasswordHash(token);
+  const ring = keyring(db);
+  const pepper = await tokenPepper(db);
+  const rolled = await db.transaction(async (tx) => {
+    const { rows } = await tx.query(
+      `update device set token_hash = $2, broker_password_hash = $3, command_key = $4
+       where id = $1 returning id`,
+      [
+        deviceId,
+        hashToken(pepper, deviceId, token),
+        brokerHash,
+        sealCommandKey(ring, deviceId, commandKeyFor(token)),
+      ],
+    );
+    if (rows.length === 0) return false;
+    await options.withinTransaction?.(tx);
+    return true;
+  });
+  if (!rolled) return null;
+  await credentialsChanged(db);
+  return { token };
 }

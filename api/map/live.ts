@@ -20,7 +20,7 @@ import {
   type StageChange,
 } from '../../shared/live.ts';
 import { ALL_ROLES, mayCall } from '../../shared/roles.ts';
-import type { Authenticate } from '../auth/access.ts';
+import type { Authenticate, AuthUser, Session } from '../auth/access.ts';
 import { findMachines } from './queries.ts';
 
 /** Who may watch live positions: the same roles as GET /api/map/machines. */
@@ -32,7 +32,11 @@ export interface LiveOptions {
   logger: Logger;
   /** Checks the token a browser sends in the handshake (`io({ auth: { token } })`). */
   authenticate: Authenticate;
+  /** Told when this process ended a user's sessions (sign-out, revocation): checked at once. */
+  onSessionsEnded?: ((listener: (userId: string) => void) => () => void) | undefined;
   flushEveryMs?: number;
+  /** How often every connection's session is checked again (expiry, revocation, roles, disabled). */
+  sessionCheckMs?: number;
 }
 
 export interface Live {
@@ -52,6 +56,7 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
         if (!user) return next(new Error('unauthorized'));
         if (!mayCall(user.roles, LIVE_ACCESS)) return next(new Error('forbidden'));
         socket.data.user = user;
+        socket.data.token = token;
         next();
       },
       (e: unknown) => {
@@ -60,6 +65,7 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
       },
     );
   });
+  const sessions = watchSessions(io, options);
   const pending = new Set<string>();
 
   // A stage change re-colours the machine on the map: its device joins the next map push.
@@ -119,9 +125,65 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
     io,
     async close() {
       clearInterval(timer);
+      sessions.stop();
       mqtt.off('message', onMessage);
       // The http server belongs to fastify, which closes it; here only the sockets end.
       io.disconnectSockets(true);
+    },
+  };
+}
+
+type LiveServer = Server<ClientToServerEvents, ServerToClientEvents>;
+const sameRoles = (a: readonly string[], b: readonly string[]) =>
+  a.length === b.length && [...a].sort().join() === [...b].sort().join();
+
+/**
+ * A socket is authenticated at its handshake, but a session can end afterwards: the token expires,
+ * the user signs out or is revoked, disabled or given other roles. Every connection is checked
+ * again every few seconds (on every api node, so a revocation on another node reaches it too) and
+ * at once when this process ends a user's sessions; a socket whose session ended, or whose roles
+ * changed, is disconnected. The browser reconnects with its token: refused, it shows the sign-in;
+ * accepted, it gets what the new roles may see. One check per distinct token, each a primary-key read.
+ */
+function watchSessions(io: LiveServer, options: LiveOptions): { stop(): void } {
+  let checking: Promise<void> | null = null;
+  const check = async () => {
+    const verdicts = new Map<string, ReturnType<Authenticate>>();
+    // This node's sockets only: every node checks its own.
+    for (const socket of await io.local.fetchSockets()) {
+      const token = socket.data.token as string;
+      const was = socket.data.user as AuthUser;
+      let verdict = verdicts.get(token);
+      if (!verdict) {
+        verdict = options.authenticate(token).catch((e: unknown) => {
+          options.logger.error({ err: e }, 'session check failed');
+          return was as Session; // the database is away: keep the connection, check again next time
+        });
+        verdicts.set(token, verdict);
+      }
+      const now = await verdict;
+      const ended =
+        !now ||
+        now.expiresAt.getTime() <= Date.now() ||
+        !sameRoles(now.roles, was.roles) ||
+        !mayCall(now.roles, LIVE_ACCESS);
+      if (ended) socket.disconnect(true);
+    }
+  };
+  const run = () => {
+    checking ??= check()
+      .catch((e: unknown) => options.logger.error({ err: e }, 'session check failed'))
+      .finally(() => {
+        checking = null;
+      });
+    return checking;
+  };
+  const timer = setInterval(run, options.sessionCheckMs ?? 2000);
+  const unsubscribe = options.onSessionsEnded?.(() => void run()) ?? (() => {});
+  return {
+    stop() {
+      clearInterval(timer);
+      unsubscribe();
     },
   };
 }

@@ -284,7 +284,7 @@ async function ingestRun(broker: BenchBroker, db: Database, o: Options): Promise
     db,
     Array.from({ length: o.devices }, (_, d) => ({
       deviceId: benchDeviceId(d),
-      token: `bench-token-${d}`,
+      token: `bench-token-${d}`.padEnd(32, '0'),
       machine: {
         id: `M-${benchDeviceId(d)}`,
         make: 'Sany',

@@ -18,7 +18,7 @@ import { waitFor } from '../support/wait.ts';
 const run = `${process.pid}${Date.now() % 100000}`;
 const d = {
   deviceId: `AL${run}`,
-  token: `token-alerts-live-${run}`,
+  token: `token-alerts-live-${run}`.padEnd(32, '0'),
   machine: {
     id: `MAL${run}`,
     make: 'Sany',

@@ -15,7 +15,7 @@ import { engineName, realBroker } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 const run = `${process.pid}${Date.now() % 100000}`;
-const device = (n: number, token = `token-${run}-${n}`) => ({
+const device = (n: number, token = `token-${run}-${n}`.padEnd(32, '0')) => ({
   deviceId: `DV${run}-${n}`,
   token,
   machine: {
@@ -123,7 +123,7 @@ describe(`devices API on ${engineName}`, () => {
 
   it('provisions again idempotently: the new token replaces the old, the installation stays one', async () => {
     const before = await auditHead();
-    const again = device(1, `rotated-${run}`);
+    const again = device(1, `rotated-${run}`.padEnd(32, '0'));
     const res = await call('POST', '/api/devices', {
       devices: [{ ...again, machine: { ...again.machine, year: 2024 } }],
     });
@@ -156,7 +156,7 @@ describe(`devices API on ${engineName}`, () => {
     const res = await call('POST', '/api/devices', { devices: [good, reserved, takenSerial, emptyToken] });
     expect(res.status).toBe(422);
     expect(res.json.message).toContain('"svc-ingest": ids starting with svc- are reserved');
-    expect(res.json.message).toContain(`"${emptyToken.deviceId}": empty token`);
+    expect(res.json.message).toContain(`"${emptyToken.deviceId}": the token must be 32 to 256 characters`);
 
     // The serial check needs the database: alone in a batch it is the reason given.
     const serial = await call('POST', '/api/devices', { devices: [good, takenSerial] });

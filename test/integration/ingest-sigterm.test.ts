@@ -62,7 +62,7 @@ describe.skipIf(!realBroker)('ingest on SIGTERM', () => {
         db,
         Array.from({ length: DEVICES }, (_, d) => ({
           deviceId: `T${tag}-${d}`,
-          token: `token-${tag}-${d}`,
+          token: `token-${tag}-${d}`.padEnd(32, '0'),
           machine: {
             id: `MT${tag}-${d}`,
             make: 'LiuGong',

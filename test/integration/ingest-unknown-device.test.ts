@@ -26,7 +26,7 @@ const unknown = `U${tag}-ghost`;
 const deleted = `U${tag}-deleted`;
 const provision = (deviceId: string, i: number) => ({
   deviceId,
-  token: `token-${tag}-${i}`,
+  token: `token-${tag}-${i}`.padEnd(32, '0'),
   machine: {
     id: `MU${tag}-${i}`,
     make: 'XCMG',

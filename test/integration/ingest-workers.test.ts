@@ -51,7 +51,7 @@ async function provisionReporters(db: Database, devices: number) {
     db,
     Array.from({ length: devices }, (_, d) => ({
       deviceId: `W${tag}-${d}`,
-      token: `token-${tag}-${d}`,
+      token: `token-${tag}-${d}`.padEnd(32, '0'),
       machine: {
         id: `MW${tag}-${d}`,
         make: 'Zoomlion',

@@ -16,7 +16,7 @@ import { waitFor } from '../support/wait.ts';
 const run = `${process.pid}${Date.now() % 100000}`;
 const d = {
   deviceId: `P${run}-1`,
-  token: `token-${run}-1`,
+  token: `token-${run}-1`.padEnd(32, '0'),
   machine: {
     id: `MP${run}-1`,
     make: 'Sany',

@@ -21,7 +21,7 @@ const hasMosquittoPub = existsSync('/usr/bin/mosquitto_pub');
 const tag = `${process.pid}${Date.now() % 100000}`;
 const dev = {
   deviceId: `P${tag}`,
-  token: `tok${tag}`,
+  token: `token-${tag}`.padEnd(32, '0'),
   machine: { id: `PM${tag}`, make: 'XCMG', model: 'XE60', type: 'excavator', serial: `PS${tag}`, year: 2021 },
 };
 

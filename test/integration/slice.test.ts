@@ -18,7 +18,7 @@ import { waitFor } from '../support/wait.ts';
 const run = `${process.pid}${Date.now() % 100000}`;
 const device = (n: number) => ({
   deviceId: `T${run}-${n}`,
-  token: `token-${run}-${n}`,
+  token: `token-${run}-${n}`.padEnd(32, '0'),
   machine: {
     id: `M${run}-${n}`,
     make: 'Sany',

@@ -17,7 +17,7 @@ import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 const run = `${process.pid}${Date.now() % 100000}`;
 const d = {
   deviceId: `SL${run}`,
-  token: `token-stage-live-${run}`,
+  token: `token-stage-live-${run}`.padEnd(32, '0'),
   machine: {
     id: `MSL${run}`,
     make: 'XCMG',

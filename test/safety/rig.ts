@@ -6,6 +6,7 @@
  * one machine, contract and box per run. An api restart builds the app and the dispatcher again on
  * the same database; a broker restart loses what was in flight.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { buildApp } from '../../api/app.ts';
@@ -17,16 +18,18 @@ import { commandFeed } from '../../api/commands/feed.ts';
 import { refreshDueAccounts } from '../../api/contracts/scheduler.ts';
 import { provisionDevices } from '../../api/devices/store.ts';
 import { type Database, openDatabase } from '../../db/client.ts';
+import { registerKeyring } from '../../db/keys.ts';
 import { migrate } from '../../db/migrate.ts';
 import { classify } from '../../ingest/classify.ts';
 import { rejectUnknownDevices, writeBatch } from '../../ingest/store.ts';
 import { localDate } from '../../shared/calendar-date.ts';
+import { type Kek, keyringOf, parseKek } from '../../shared/key-wrap.ts';
 import { PROFILES } from '../../shared/policy.ts';
 import { topics } from '../../shared/protocol.ts';
 import type { Role } from '../../shared/roles.ts';
 import { BoxFirmware } from '../../simulators/firmware.ts';
 import { CHEAP_PASSWORD_COST, createTestUser, loginAs } from '../support/auth.ts';
-import { realDatabase, scratchDatabase } from '../support/engines.ts';
+import { realDatabase, scratchDatabase, TEST_KEY_ENCRYPTION_KEY } from '../support/engines.ts';
 import { Network } from './network.ts';
 
 export const PROFILE = PROFILES.default as NonNullable<(typeof PROFILES)['default']>;
@@ -56,7 +59,14 @@ export async function openEpoch(clock: {
   // spends much of its time in the file system.
   const scratch = realDatabase
     ? await scratchDatabase()
-    : { open: async () => migrated(await openDatabase({})), drop: async () => {} };
+    : {
+        async open() {
+          const db = await openDatabase({});
+          registerKeyring(db, keyringOf(parseKek(TEST_KEY_ENCRYPTION_KEY) as Kek));
+          return migrated(db);
+        },
+        drop: async () => {},
+      };
   const db = await scratch.open();
   const epoch = new Epoch(db, clock);
   await epoch.open();
@@ -212,7 +222,7 @@ export class Rig {
   /** Provisions a machine and box and makes a loan on it that is three instalments behind. */
   static async open(epoch: Epoch, tag: string): Promise<Rig> {
     const deviceId = `SAFE-${tag}`;
-    const token = `tok-${tag}`.padEnd(32, 'k');
+    const token = randomBytes(16).toString('hex');
     const machineId = `MSAFE-${tag}`;
     await provisionDevices(epoch.db, [
       {

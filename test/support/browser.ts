@@ -17,7 +17,7 @@ import { deviceIdFor, deviceTokenFor, seedTokenKey } from '../../simulators/iden
 import { TEST_WEB_ROOT } from '../e2e/build-web.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from './auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from './broker-sessions.ts';
-import { realBroker, type ScratchDatabase, scratchDatabase } from './engines.ts';
+import { realBroker, type ScratchDatabase, scratchDatabase, TEST_KEY_ENCRYPTION_KEY } from './engines.ts';
 
 const DEMO_SEED = 42;
 // Tokens this file can compute, asked for explicitly: the platform's own default is random.
@@ -99,7 +99,7 @@ export async function startE2E(simDevices: number): Promise<E2E> {
       DATABASE_URL: scratch.url,
       INGEST_CLIENT_ID: ingestClientId,
       INGEST_SHARE_GROUP: ingestClientId,
-      ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
+      ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET, KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
     },
     process.env,
     { webRoot: TEST_WEB_ROOT },

@@ -11,18 +11,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { type Database, openDatabase } from '../../db/client.ts';
+import { loadOrCreateKek, registerKeyring } from '../../db/keys.ts';
+import { keyringOf, parseKek } from '../../shared/key-wrap.ts';
 import { postgresTemplate, seedEmbedded } from './templates.ts';
 
 export const realBroker = process.env.MQTT_URL || undefined;
 export const realDatabase = process.env.DATABASE_URL || undefined;
 export const engineName = `${realBroker ? 'mosquitto' : 'aedes'}+${realDatabase ? 'postgres' : 'pglite'}`;
 
+/** A KEY_ENCRYPTION_KEY for platforms started by tests on PostgreSQL, where one must be configured. */
+export const TEST_KEY_ENCRYPTION_KEY = '4JD5JO+MDDjr/Zw1s0an/urpRCqfeC06092nUYvr34U=';
+
 export interface ScratchDatabase {
   /** The PostgreSQL database's URL; undefined when embedded. */
   url: string | undefined;
   /**
    * Opens it. Embedded, the data lives in a folder of its own (the first open fills it), so it can
-   * be closed and opened again, and `dataDir` is the folder the embedded platform is given.
+   * be closed and opened again, and `dataDir` is the folder the embedded platform is given. Opened
+   * with the key-encryption key a platform on it uses (db/keys.ts), so provisioning works on it.
    */
   open(): Promise<Database>;
   /** Embedded: a DATA_DIR whose pgdata holds this database (for startPlatform or a CLI); else undefined. */
@@ -48,7 +54,11 @@ export async function scratchDatabase({
     return {
       url: undefined,
       dataDir,
-      open: () => openDatabase({ dataDir: pgdata }),
+      async open() {
+        const db = await openDatabase({ dataDir: pgdata });
+        registerKeyring(db, keyringOf(loadOrCreateKek(dataDir)));
+        return db;
+      },
       async drop() {
         rmSync(dataDir, { recursive: true, force: true });
       },
@@ -65,7 +75,11 @@ export async function scratchDatabase({
   return {
     url: url.toString(),
     dataDir: undefined,
-    open: () => openDatabase({ url: url.toString() }),
+    async open() {
+      const db = await openDatabase({ url: url.toString() });
+      registerKeyring(db, keyringOf(parseKek(TEST_KEY_ENCRYPTION_KEY)!));
+      return db;
+    },
     async drop() {
       const c = new pg.Client({ connectionString: realDatabase });
       await c.connect();

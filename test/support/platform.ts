@@ -10,7 +10,7 @@ type PlatformDeps = NonNullable<Parameters<typeof startPlatform>[2]>;
 import type { Config } from '../../shared/config.ts';
 import { TEST_JWT_SECRET } from './auth.ts';
 import { forgetSessions, uniqueIngestIdentity } from './broker-sessions.ts';
-import { scratchDatabase } from './engines.ts';
+import { scratchDatabase, TEST_KEY_ENCRYPTION_KEY } from './engines.ts';
 
 export interface TestPlatform {
   /** The running instance; replaced by restart(). */
@@ -42,7 +42,7 @@ export async function startTestPlatform(
     INGEST_CLIENT_ID: ingest.clientId,
     INGEST_SHARE_GROUP: ingest.shareGroup,
     // PostgreSQL needs a configured secret; embedded, the platform makes and keeps its own.
-    ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
+    ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET, KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
     ...overrides,
   };
   let current: Platform | null = null;

@@ -42,18 +42,19 @@ describe('token configuration', () => {
     expect(r.ok ? [] : r.errors).toEqual([expect.stringMatching(/^JWT_SECRET: .*32 characters/)]);
   });
 
-  it('requires JWT_SECRET for an api on PostgreSQL, not embedded and not for ingest alone', () => {
+  it('requires JWT_SECRET for an api on PostgreSQL, not embedded and not for ingest alone on a real broker', () => {
     const parse = (env: Record<string, string>) => {
       const r = parseConfig(env);
       if (!r.ok) throw new Error(r.errors.join('; '));
       return configProblems(r.config);
     };
     const db = 'postgres://postgres@127.0.0.1:5432/postgres';
-    expect(parse({ DATABASE_URL: db })).toEqual([
+    const kek = 'k'.repeat(43);
+    expect(parse({ DATABASE_URL: db, KEY_ENCRYPTION_KEY: kek })).toEqual([
       expect.stringMatching(/^JWT_SECRET: required when DATABASE_URL/),
     ]);
-    expect(parse({ DATABASE_URL: db, JWT_SECRET: 'x'.repeat(32) })).toEqual([]);
-    expect(parse({ DATABASE_URL: db, ROLES: 'ingest' })).toEqual([]);
+    expect(parse({ DATABASE_URL: db, JWT_SECRET: 'x'.repeat(32), KEY_ENCRYPTION_KEY: kek })).toEqual([]);
+    expect(parse({ DATABASE_URL: db, MQTT_URL: 'mqtt://m:1883', ROLES: 'ingest' })).toEqual([]);
     expect(parse({})).toEqual([]);
   });
 });

@@ -34,9 +34,9 @@ describe('tokens', () => {
     const tokens = createTokens({ secret, ttlSeconds: 12 * 3600, now: () => now });
     const { token, expiresAt } = await tokens.sign('user-1');
     expect(expiresAt.toISOString()).toBe('2026-11-28T20:00:00.000Z');
-    expect(await tokens.verify(token)).toBe('user-1');
+    expect((await tokens.verify(token))?.userId).toBe('user-1');
     now = Date.parse('2026-11-28T19:59:00Z');
-    expect(await tokens.verify(token)).toBe('user-1');
+    expect((await tokens.verify(token))?.userId).toBe('user-1');
     now = Date.parse('2026-11-28T20:00:01Z');
     expect(await tokens.verify(token)).toBeNull();
   });

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, connectHost, isLoopback, loadConfig, parseConfig } from '../../shared/config.ts';
+import {
+  ConfigError,
+  configProblems,
+  connectHost,
+  isLoopback,
+  loadConfig,
+  parseConfig,
+} from '../../shared/config.ts';
 
 describe('configuration', () => {
   it('has working defaults with nothing set (the embedded platform)', () => {
@@ -158,7 +165,15 @@ describe('configuration', () => {
     expect(refusal({ HOST: '127.0.0.1' })).toBeNull();
     // No demo sign-ins: PostgreSQL (users of one's own), or a process without the api.
     const secret = 'x'.repeat(32);
-    expect(refusal({ HOST: '0.0.0.0', DATABASE_URL: 'postgres://db/x', JWT_SECRET: secret })).toBeNull();
+    const kek = Buffer.alloc(32, 7).toString('base64');
+    expect(
+      refusal({
+        HOST: '0.0.0.0',
+        DATABASE_URL: 'postgres://db/x',
+        JWT_SECRET: secret,
+        KEY_ENCRYPTION_KEY: kek,
+      }),
+    ).toBeNull();
     expect(refusal({ HOST: '0.0.0.0', ROLES: 'ingest' })).toBeNull();
     const r = parseConfig({ DEMO_PASSWORDS: 'yes' });
     expect(r.ok).toBe(false);
@@ -175,5 +190,33 @@ describe('configuration', () => {
     const r = parseConfig({ SIM_TOKEN_KEY: 'short' });
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.errors.join('\n')).toContain('SIM_TOKEN_KEY must be at least 16 characters');
+  });
+
+  it('takes KEY_ENCRYPTION_KEY as 32 bytes (base64 or hex), and requires it with DATABASE_URL for the api', () => {
+    const problems = (env: Record<string, string>) => {
+      const r = parseConfig(env);
+      return r.ok ? configProblems(r.config) : r.errors;
+    };
+    const db = 'postgres://u:p@db:5432/fleet';
+    const base = { DATABASE_URL: db, JWT_SECRET: 'x'.repeat(32) };
+    const base64 = Buffer.alloc(32, 7).toString('base64');
+    const hex = Buffer.alloc(32, 7).toString('hex');
+    expect(problems({ ...base, KEY_ENCRYPTION_KEY: base64 })).toEqual([]);
+    expect(problems({ ...base, KEY_ENCRYPTION_KEY: hex })).toEqual([]);
+    expect(problems(base)).toEqual([
+      expect.stringMatching(/^KEY_ENCRYPTION_KEY: required when DATABASE_URL/),
+    ]);
+    // An ingest-only process opens no secrets.
+    expect(problems({ DATABASE_URL: db, MQTT_URL: 'mqtt://m:1883', ROLES: 'ingest' })).toEqual([]);
+    // Embedded: the platform keeps its own key in DATA_DIR.
+    expect(problems({})).toEqual([]);
+    for (const bad of ['short', hex.slice(2), `${base64}AAAA`, 'z'.repeat(64)]) {
+      expect(problems({ ...base, KEY_ENCRYPTION_KEY: bad })).toEqual([
+        expect.stringMatching(/^KEY_ENCRYPTION_KEY: .*must be 32 bytes/),
+      ]);
+    }
+    expect(problems({ KEY_ENCRYPTION_KEY_PREVIOUS: hex })).toEqual([
+      expect.stringMatching(/^KEY_ENCRYPTION_KEY_PREVIOUS: only with KEY_ENCRYPTION_KEY/),
+    ]);
   });
 });
