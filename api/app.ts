@@ -22,6 +22,7 @@ import type { Dispatcher } from './commands/dispatcher.ts';
 import { type CommandFeed, commandFeed } from './commands/feed.ts';
 import { commandRoutes } from './commands/routes.ts';
 import { contractRoutes } from './contracts/routes.ts';
+import { deadLetterRoutes } from './dead-letters/routes.ts';
 import { deviceRoutes } from './devices/routes.ts';
 import { geoRoutes } from './geo/routes.ts';
 import { errorHandler } from './http/errors.ts';
@@ -86,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(deviceRoutes, { prefix: '/api', db: options.db });
   await app.register(auditRoutes, { prefix: '/api', db: options.db });
+  await app.register(deadLetterRoutes, { prefix: '/api', db: options.db });
   await app.register(alertRoutes, {
     prefix: '/api',
     db: options.db,

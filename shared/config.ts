@@ -242,6 +242,13 @@ const ConfigFields = z.object({
       'TELEMETRY_RETENTION_DAYS must be 0 (keep forever) or 60-36500',
     )
     .default(1095),
+  /** Days a dead letter (ingest_rejects) is kept; 0 keeps them all. */
+  DEAD_LETTER_RETENTION_DAYS: z.coerce
+    .number({ error: 'DEAD_LETTER_RETENTION_DAYS must be a number of days' })
+    .int('DEAD_LETTER_RETENTION_DAYS must be a whole number of days')
+    .min(0, 'DEAD_LETTER_RETENTION_DAYS must be 0 (keep forever) or 1-3650')
+    .max(3650, 'DEAD_LETTER_RETENTION_DAYS must be 0 (keep forever) or 1-3650')
+    .default(30),
 });
 
 // A user name without its password (or the reverse) is a half-configured service account: the broker
