@@ -25,6 +25,7 @@ import { contractRoutes } from './contracts/routes.ts';
 import { deadLetterRoutes } from './dead-letters/routes.ts';
 import { deviceRoutes } from './devices/routes.ts';
 import { geoRoutes } from './geo/routes.ts';
+import { refuseControlCharacters } from './http/control-characters.ts';
 import { errorHandler } from './http/errors.ts';
 import { type HealthProbe, healthRoutes } from './http/health.ts';
 import { metricsRoutes } from './http/metrics.ts';
@@ -63,6 +64,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   installAccessControl(app, options.auth.authenticate);
 
   app.setErrorHandler(errorHandler);
+  refuseControlCharacters(app);
 
   // gzip/brotli for clients that ask (the fleet map is ~430 bytes a machine, ~52 compressed).
   await app.register(fastifyCompress, { threshold: 1024 });
