@@ -86,7 +86,12 @@ export async function startPlatform(
     // Without the api, /metrics and /health still have a home (Prometheus, the orchestrator).
     const ops = api
       ? null
-      : await startOpsServer({ port: config.PORT, metrics, healthy: () => opsHealth(db, ingest) });
+      : await startOpsServer({
+          port: config.PORT,
+          metrics,
+          metricsToken: config.METRICS_TOKEN,
+          healthy: () => opsHealth(db, ingest),
+        });
     if (ops) stops.push(() => ops.close());
     const fleet =
       has('sim') && config.SIM_DEVICES > 0

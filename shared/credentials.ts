@@ -74,3 +74,13 @@ export function mosquittoPasswordMatches(password: string, hash: string): boolea
   );
   return key.length === expected.length && timingSafeEqual(key, expected);
 }
+
+/**
+ * Whether an Authorization header carries the metrics scrape token (METRICS_TOKEN), compared in
+ * constant time; always true when no token is configured.
+ */
+export function scrapeAuthorized(authorization: string | undefined, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+  return presented !== undefined && tokenMatches(presented, hashToken(token));
+}
