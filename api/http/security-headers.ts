@@ -1,9 +1,10 @@
 /**
  * Security headers on every answer (@fastify/helmet): a Content-Security-Policy the web app runs
- * under — scripts, styles and fonts only from the api's own origin, MapLibre's tile workers from
- * blob: URLs, images also from data: and blob: (the icon, map canvases), connections to the api
- * and its socket.io only (plus the basemap's origin when MAP_STYLE_URL points elsewhere), no
- * plugins, never inside a frame — and nosniff, a same-origin referrer, no cross-origin openers.
+ * under — scripts, styles, fonts and MapLibre's worker only from the api's own origin (the app
+ * points MapLibre at its worker file instead of a blob: URL, so no blob: scripts), images also
+ * from data: (the page icon) and blob: (MapLibre's image fallback), connections to the api and its
+ * socket.io only (plus the basemap's origin when MAP_STYLE_URL points elsewhere), no plugins,
+ * never inside a frame — and nosniff, a same-origin referrer, no cross-origin openers.
  *
  * HSTS only on answers that went out over TLS: the api's own, or a trusted proxy's
  * (LOGIN_PROXY_HOPS > 0) that says so in X-Forwarded-Proto. Over plain HTTP a browser ignores it,
@@ -30,7 +31,7 @@ export function contentSecurityPolicy(mapStyleUrl?: string | null): Record<strin
     'style-src': ["'self'"],
     'font-src': ["'self'"],
     'img-src': ["'self'", 'data:', 'blob:', ...map],
-    'worker-src': ["'self'", 'blob:'],
+    'worker-src': ["'self'"],
     'connect-src': ["'self'", ...map],
     'object-src': ["'none'"],
     'base-uri': ["'self'"],

@@ -39,7 +39,7 @@ describe(`the api's edges on ${engineName}`, () => {
       const csp = String(res.headers['content-security-policy']);
       expect(csp, url).toContain("default-src 'self'");
       expect(csp, url).toContain("script-src 'self';");
-      expect(csp, url).toContain("worker-src 'self' blob:");
+      expect(csp, url).toContain("worker-src 'self';");
       expect(csp, url).toContain("img-src 'self' data: blob: https://tiles.example.com");
       expect(csp, url).toContain("connect-src 'self' https://tiles.example.com");
       expect(csp, url).toContain("frame-ancestors 'none'");
