@@ -47,12 +47,13 @@ export function deadLetter(message: RejectedMessage, problems: readonly Problem[
   const reasons: Record<string, number> = {};
   for (const p of problems) reasons[p.reason] = (reasons[p.reason] ?? 0) + 1;
   return {
-    topic: message.topic,
+    topic: withoutNul(message.topic),
     deviceId: message.deviceId,
     reason: problems[0]?.reason ?? 'unknown',
     reasons,
-    examples: problems.slice(0, EXAMPLES_KEPT).map((p) => p.detail.slice(0, EXAMPLE_CHARS)),
-    payload: evidenceText(message.evidence),
+    // A problem's words may quote the device's bytes (JSON.parse does).
+    examples: problems.slice(0, EXAMPLES_KEPT).map((p) => withoutNul(p.detail.slice(0, EXAMPLE_CHARS))),
+    payload: withoutNul(new TextDecoder().decode(message.evidence)),
     payloadBytes: message.payloadBytes,
     receivedAt: message.receivedAt,
   };
@@ -63,6 +64,10 @@ export function problemReasons(rejects: readonly RejectRow[]): string[] {
   return rejects.flatMap((r) => Object.entries(r.reasons).flatMap(([reason, n]) => Array(n).fill(reason)));
 }
 
-function evidenceText(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes).replaceAll('\u0000', '');
+/**
+ * PostgreSQL refuses a NUL in text, and a batch it refuses is retried forever, holding up every
+ * box's reports behind it: whatever a device sent is stored without its NULs.
+ */
+function withoutNul(text: string): string {
+  return text.replaceAll('\u0000', '');
 }

@@ -63,6 +63,17 @@ describe(`dead letters on ${engineName}`, () => {
     expect(body.rejects[0]!.examples[0]).toMatch(/^report 0: lat/);
   });
 
+  it('keeps a payload with NUL bytes as a dead letter instead of failing the batch', async () => {
+    // JSON.parse quotes the bad text in its message; PostgreSQL refuses a NUL in text, and a batch
+    // that cannot be written is retried forever, holding up every box's reports behind it.
+    const nul = `${device}NUL`;
+    await store(`devices/${nul}/telemetry`, '\u0000{"v":1}');
+    const { body } = await list(`?device=${nul}`);
+    expect(body.rejects).toHaveLength(1);
+    expect(body.rejects[0]).toMatchObject({ reason: 'malformed_json', payload: '{"v":1}', payloadBytes: 8 });
+    expect(body.rejects[0]!.examples[0]).not.toContain('\u0000');
+  });
+
   it('filters by device, reason and time, and pages newest first', async () => {
     const other = `${device}B`;
     await store(`devices/${other}/telemetry`, '{"v":1,"ts":', now - 3 * DAY);
