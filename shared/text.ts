@@ -13,6 +13,7 @@ const CONTROL_BUT_LINE_BREAKS = /(?![\t\n\r])\p{Cc}/u;
 /**
  * Where in a decoded value (string, array, object: keys and values) the first control character
  * is, as a path like `body.customer.name`, with the character as U+XXXX; null when there is none.
+ * Walks with its own stack, not recursion: a megabyte of `[[[[…` must not overflow the call stack.
  */
 export function findControlCharacter(
   value: unknown,
@@ -20,27 +21,19 @@ export function findControlCharacter(
   options: { lineBreaks: boolean },
 ): { path: string; character: string } | null {
   const pattern = options.lineBreaks ? CONTROL_BUT_LINE_BREAKS : CONTROL;
-  const visit = (v: unknown, at: string): { path: string; character: string } | null => {
+  const stack: [unknown, string][] = [[value, path]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [v, at] = next;
     if (typeof v === 'string') {
       const m = pattern.exec(v);
-      return m
-        ? { path: at, character: `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}` }
-        : null;
+      if (m)
+        return { path: at, character: `U+${m[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}` };
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${at}[${i}]`]);
+    } else if (v !== null && typeof v === 'object') {
+      for (const [key, item] of Object.entries(v).reverse())
+        stack.push([item, `${at}.${key}`], [key, `${at} key`]);
     }
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) {
-        const found = visit(v[i], `${at}[${i}]`);
-        if (found) return found;
-      }
-      return null;
-    }
-    if (v !== null && typeof v === 'object') {
-      for (const [key, item] of Object.entries(v)) {
-        const found = visit(key, `${at} key`) ?? visit(item, `${at}.${key}`);
-        if (found) return found;
-      }
-    }
-    return null;
-  };
-  return visit(value, path);
+  }
+  return null;
 }
