@@ -95,6 +95,7 @@ export async function startPlatform(
           port: config.PORT,
           host: config.HOST,
           metrics,
+          metricsToken: config.METRICS_TOKEN,
           healthy: () => opsHealth(db, ingest),
         });
     if (ops) stops.push(() => ops.close());

@@ -22,12 +22,16 @@ import type { Dispatcher } from './commands/dispatcher.ts';
 import { type CommandFeed, commandFeed } from './commands/feed.ts';
 import { commandRoutes } from './commands/routes.ts';
 import { contractRoutes } from './contracts/routes.ts';
+import { deadLetterRoutes } from './dead-letters/routes.ts';
 import { deviceRoutes } from './devices/routes.ts';
 import { geoRoutes } from './geo/routes.ts';
+import { refuseControlCharacters } from './http/control-characters.ts';
 import { errorHandler } from './http/errors.ts';
 import { type HealthProbe, healthRoutes } from './http/health.ts';
 import { metricsRoutes } from './http/metrics.ts';
 import { registerOpenApi } from './http/openapi.ts';
+import { installRateLimits, type RateLimitOptions } from './http/rate-limits.ts';
+import { installSecurityHeaders } from './http/security-headers.ts';
 import { configRoutes } from './map/config-routes.ts';
 import { mapRoutes } from './map/routes.ts';
 
@@ -40,8 +44,16 @@ export interface AppOptions {
   mapStyleUrl?: string | undefined;
   /** Folder of the built web app (vite build); skipped when absent. */
   webRoot?: string | undefined;
+  /** Budgets of the expensive routes (api/http/rate-limits.ts); defaults when absent. */
+  rateLimits?: RateLimitOptions | undefined;
   /** Served at GET /metrics (Prometheus text format) when given. */
   metrics?: Registry | undefined;
+  /** The bearer token /metrics requires (METRICS_TOKEN); open without one. */
+  metricsToken?: string | undefined;
+  /** Serve the API description at /docs (API_DOCS); default true. */
+  docs?: boolean | undefined;
+  /** Reverse proxies in front of the api (LOGIN_PROXY_HOPS), for client addresses and HTTPS. */
+  proxyHops?: number | undefined;
   /** The clock of the finance side (contract-local "today"); tests set it. */
   now?: (() => number) | undefined;
   /** Called with every stage change a write caused (main.ts announces them live). */
@@ -60,12 +72,15 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // First, before any route: routes registered after this must declare config.access.
   installAccessControl(app, options.auth.authenticate);
+  await installRateLimits(app, { proxyHops: options.proxyHops, ...options.rateLimits });
+  await installSecurityHeaders(app, { mapStyleUrl: options.mapStyleUrl, proxyHops: options.proxyHops });
 
   app.setErrorHandler(errorHandler);
+  refuseControlCharacters(app);
 
   // gzip/brotli for clients that ask (the fleet map is ~430 bytes a machine, ~52 compressed).
   await app.register(fastifyCompress, { threshold: 1024 });
-  await registerOpenApi(app);
+  await registerOpenApi(app, { ui: options.docs ?? true });
   await app.register(authRoutes, { prefix: '/api', auth: options.auth });
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
@@ -86,6 +101,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   await app.register(deviceRoutes, { prefix: '/api', db: options.db });
   await app.register(auditRoutes, { prefix: '/api', db: options.db });
+  await app.register(deadLetterRoutes, { prefix: '/api', db: options.db });
   await app.register(alertRoutes, {
     prefix: '/api',
     db: options.db,
@@ -93,7 +109,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     onAlerts: options.onAlerts,
   });
   await app.register(geoRoutes, { prefix: '/api', db: options.db, now: options.now });
-  if (options.metrics) await app.register(metricsRoutes, { registry: options.metrics });
+  if (options.metrics)
+    await app.register(metricsRoutes, { registry: options.metrics, token: options.metricsToken });
 
   app.setNotFoundHandler((request, reply) => {
     if (request.url.startsWith('/api/'))

@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { Database } from '../db/client.ts';
 import type { AlertView } from '../shared/alerts.ts';
-import { type Config, connectHost } from '../shared/config.ts';
+import { type Config, connectHost, isEmbeddedDatabase, servesApiDocs } from '../shared/config.ts';
 import {
   LIVE_ALERTS_TOPIC,
   LIVE_COMMANDS_TOPIC,
@@ -121,6 +121,11 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
     });
     stops.push(() => dispatcher.stop());
     const embedded = config.MQTT_URL === undefined;
+    if (config.METRICS_TOKEN === undefined && !isEmbeddedDatabase(config)) {
+      logger.warn(
+        'GET /metrics is off: set METRICS_TOKEN and give Prometheus that bearer token to scrape it',
+      );
+    }
     const app = await buildApp({
       commands: { feed, profile: policy, dispatcher },
       onStageChanges: announceStages,
@@ -130,7 +135,18 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
       logger: logger.child({ role: 'api' }),
       mapStyleUrl: config.MAP_STYLE_URL,
       webRoot: deps.webRoot,
-      metrics: deps.metrics,
+      // /metrics in production only with its token (docs/security.md); embedded it stays open.
+      metrics: config.METRICS_TOKEN !== undefined || isEmbeddedDatabase(config) ? deps.metrics : undefined,
+      metricsToken: config.METRICS_TOKEN,
+      docs: servesApiDocs(config),
+      proxyHops: config.LOGIN_PROXY_HOPS,
+      rateLimits: {
+        limits: {
+          signIn: config.RATE_LIMIT_SIGN_IN,
+          imports: config.RATE_LIMIT_IMPORTS,
+          tracks: config.RATE_LIMIT_TRACKS,
+        },
+      },
       now,
       health: {
         broker: () => ({ connected: apiMqtt.connected, embedded }),

@@ -6,6 +6,7 @@ import { createServer } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Sql } from '../db/client.ts';
 import { connectHost } from '../shared/config.ts';
+import { scrapeAuthorized } from '../shared/credentials.ts';
 
 export interface OpsServer {
   url: string;
@@ -17,6 +18,8 @@ export async function startOpsServer(options: {
   /** The address to listen on (HOST). */
   host: string;
   metrics: Registry;
+  /** The bearer token /metrics requires (METRICS_TOKEN); open without one. */
+  metricsToken?: string | undefined;
   healthy: () => Promise<{ ok: boolean; [part: string]: unknown }>;
 }): Promise<OpsServer> {
   const server = createServer((req, res) => {
@@ -27,6 +30,9 @@ export async function startOpsServer(options: {
     };
     if (req.method !== 'GET') return answer(405, 'application/json', '{"message":"GET only"}');
     if (path === '/metrics') {
+      if (!scrapeAuthorized(req.headers.authorization, options.metricsToken)) {
+        return answer(401, 'application/json', '{"message":"metrics need the scrape token (METRICS_TOKEN)"}');
+      }
       options.metrics.metrics().then(
         (body) => answer(200, options.metrics.contentType, body),
         () => answer(500, 'application/json', '{"message":"metrics failed"}'),

@@ -20,7 +20,7 @@ export interface CommittedBatch {
   messages: number;
   /** Telemetry rows written (redeliveries absorbed by the unique key included). */
   rows: number;
-  /** Reason of each dead letter written. */
+  /** Reason of each problem of the dead letters written (a dead letter of n bad reports counts n). */
   rejectReasons: readonly string[];
   /** Duration of the committed transaction. */
   seconds: number;

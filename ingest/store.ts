@@ -9,17 +9,10 @@ import { unknownDeviceIds } from '../db/devices.ts';
 import { advanceLatestPositions, type TelemetryRow } from '../db/positions.ts';
 import type { PositionUpdate } from '../shared/live.ts';
 import type { Telemetry } from '../shared/protocol.ts';
+import { deadLetter, type RejectRow } from './dead-letter.ts';
 
 export type { TelemetryRow } from '../db/positions.ts';
-
-export interface RejectRow {
-  topic: string;
-  deviceId: string | null;
-  reason: string;
-  detail: string;
-  payload: string;
-  receivedAt: number;
-}
+export type { RejectRow } from './dead-letter.ts';
 
 export interface StatusRow {
   deviceId: string;
@@ -36,6 +29,7 @@ export interface MessageRow {
   deviceId: string;
   /** A copy of the payload's first bytes, decoded only if the message becomes a dead letter. */
   evidence: Uint8Array;
+  payloadBytes: number;
   receivedAt: number;
 }
 
@@ -117,15 +111,20 @@ export async function writeBatch(tx: Sql, batch: IngestBatch): Promise<WrittenBa
   if (batch.rejects.length > 0) {
     const r = batch.rejects;
     await tx.query(
-      `insert into ingest_rejects (received_at, topic, device_id, reason, detail, payload)
-       select * from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[])`,
+      `insert into ingest_rejects (received_at, topic, device_id, reason, detail, reasons, examples, payload,
+                                   payload_bytes)
+       select t, tp, d, r, e::jsonb ->> 0, rs::jsonb, e::jsonb, p, b
+       from unnest($1::timestamptz[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                   $8::int[]) as u(t, tp, d, r, rs, e, p, b)`,
       [
         r.map((x) => iso(x.receivedAt)),
         r.map((x) => x.topic),
         r.map((x) => x.deviceId),
         r.map((x) => x.reason),
-        r.map((x) => x.detail),
+        r.map((x) => JSON.stringify(x.reasons)),
+        r.map((x) => JSON.stringify(x.examples)),
         r.map((x) => x.payload),
+        r.map((x) => x.payloadBytes),
       ],
     );
   }
@@ -151,19 +150,11 @@ export async function rejectUnknownDevices(tx: Sql, batch: IngestBatch): Promise
       ...batch.rejects,
       ...batch.messages
         .filter((m) => unknown.has(m.deviceId))
-        .map((m) => ({
-          topic: m.topic,
-          deviceId: m.deviceId,
-          reason: 'unknown_device',
-          detail: `device ${m.deviceId} is not in the registry`,
-          payload: evidenceText(m.evidence),
-          receivedAt: m.receivedAt,
-        })),
+        .map((m) =>
+          deadLetter(m, [
+            { reason: 'unknown_device', detail: `device ${m.deviceId} is not in the registry` },
+          ]),
+        ),
     ],
   };
-}
-
-/** A rejected payload as kept in `ingest_rejects.payload` (text; NUL bytes dropped, as Postgres wants). */
-export function evidenceText(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes).replaceAll('\u0000', '');
 }

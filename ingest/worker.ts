@@ -13,7 +13,9 @@ import { topics } from '../shared/protocol.ts';
 import { Batcher } from './batcher.ts';
 import { type ClassifyOptions, classify } from './classify.ts';
 import { startConsumer } from './consumer.ts';
+import { problemReasons } from './dead-letter.ts';
 import { ingestMetrics } from './metrics.ts';
+import { startDeadLetterRetention } from './retention.ts';
 import { createLocationRules } from './rules/evaluate.ts';
 import { type IngestBatch, rejectUnknownDevices, writeBatch } from './store.ts';
 
@@ -33,6 +35,8 @@ export interface IngestOptions extends ClassifyOptions {
   now?: () => number;
   /** Prometheus registry for the ingest metrics (ingest/metrics.ts); none are kept without one. */
   metrics?: Registry | undefined;
+  /** Days dead letters are kept (ingest/retention.ts); 0 or absent keeps them all. */
+  deadLetterRetentionDays?: number | undefined;
 }
 
 /**
@@ -46,6 +50,7 @@ export function ingestSettings(config: Config, embeddedBroker: boolean) {
     maxPayloadBytes: config.MAX_PAYLOAD_BYTES,
     maxClockSkewMs: config.MAX_CLOCK_SKEW_MS,
     maxBatch: config.INGEST_MAX_BATCH,
+    deadLetterRetentionDays: config.DEAD_LETTER_RETENTION_DAYS,
   } satisfies Partial<IngestOptions>;
 }
 
@@ -99,14 +104,14 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       metrics?.committed({
         messages: items.length,
         rows,
-        rejectReasons: rejects.map((r) => r.reason),
+        rejectReasons: problemReasons(rejects),
         seconds: (performance.now() - started) / 1000,
       });
       for (const item of items) item.ack();
       acknowledged += items.length;
       logger.debug({ messages: items.length, rows, acknowledged }, 'committed');
       if (rejects.length > 0) {
-        logger.warn({ rejects: rejects.map((r) => ({ topic: r.topic, reason: r.reason })) }, 'rejected');
+        logger.warn({ rejects: rejects.map((r) => ({ topic: r.topic, reasons: r.reasons })) }, 'rejected');
       }
       if (advanced.length > 0) consumer.publish(LIVE_POSITIONS_TOPIC, JSON.stringify(advanced));
       if (alerts.length > 0) consumer.publish(LIVE_ALERTS_TOPIC, JSON.stringify(alerts));
@@ -159,6 +164,13 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
     oldestHeldAt: () => inFlight[0]?.receivedAt ?? null,
   });
 
+  const retention = startDeadLetterRetention({
+    db,
+    days: options.deadLetterRetentionDays ?? 0,
+    logger,
+    now,
+  });
+
   return {
     depth: () => batcher.depth,
     connected: () => consumer.connected,
@@ -169,6 +181,7 @@ export async function startIngest(options: IngestOptions): Promise<IngestWorker>
       // broker drop the group's telemetry while no member is there) and drops the connection
       // without DISCONNECT, the one way Mosquitto 2.0 was seen to keep the in-flight messages.
       stopping = true;
+      retention.stop();
       consumer.pause();
       await batcher.drain();
       batcher.stop();

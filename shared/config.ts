@@ -55,6 +55,24 @@ const kek = (name: string) =>
       `${name} must be 32 bytes as base64 or 64 hex digits (openssl rand -base64 32)`,
     )
     .optional();
+/** A request budget, `<requests>/<window>` (30/1m), or 0 for none: api/http/rate-limits.ts. */
+const budget = (name: string, fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((s, ctx) => {
+      if (s.trim() === '0') return { max: 0, windowSeconds: 60 };
+      const m = /^(\d+)\s*\/\s*(\S+)$/.exec(s.trim());
+      const windowSeconds = m ? parseDuration(m[2]!) : null;
+      if (!m || windowSeconds === null || windowSeconds < 1 || windowSeconds > 86_400 || Number(m[1]) < 1) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `${name} must be <requests>/<window> like ${fallback} (window 1s to 24h), or 0 for no limit`,
+        });
+        return z.NEVER;
+      }
+      return { max: Number(m[1]), windowSeconds };
+    });
 
 /** A duration as seconds, or with a unit: 90s, 30m, 12h, 7d. */
 export function parseDuration(s: string): number | null {
@@ -260,6 +278,22 @@ const ConfigFields = z.object({
     .min(0, 'LOGIN_PROXY_HOPS must be 0-10')
     .max(10, 'LOGIN_PROXY_HOPS must be 0-10')
     .default(0),
+  /** Requests per client address to POST /api/auth/login. */
+  RATE_LIMIT_SIGN_IN: budget('RATE_LIMIT_SIGN_IN', '30/1m'),
+  /** Contract and payment CSV imports per user. */
+  RATE_LIMIT_IMPORTS: budget('RATE_LIMIT_IMPORTS', '10/1m'),
+  /** Track queries and exports (GeoJSON, GPX, KML) and machine histories per user. */
+  RATE_LIMIT_TRACKS: budget('RATE_LIMIT_TRACKS', '120/1m'),
+  /**
+   * The bearer token Prometheus sends to scrape /metrics. Without it the api serves /metrics only
+   * on the embedded database; an ingest-only process's ops port serves it openly.
+   */
+  METRICS_TOKEN: z
+    .string()
+    .min(16, 'METRICS_TOKEN must be at least 16 characters (e.g. openssl rand -hex 16)')
+    .optional(),
+  /** The API description at /docs: on by default only on the embedded database. */
+  API_DOCS: z.enum(['on', 'off'], { error: 'API_DOCS must be on or off' }).optional(),
   /** Telemetry further than this in the future (device clock ahead of ours) is rejected. */
   MAX_CLOCK_SKEW_MS: z.coerce
     .number()
@@ -296,6 +330,13 @@ const ConfigFields = z.object({
       'TELEMETRY_RETENTION_DAYS must be 0 (keep forever) or 60-36500',
     )
     .default(1095),
+  /** Days a dead letter (ingest_rejects) is kept; 0 keeps them all. */
+  DEAD_LETTER_RETENTION_DAYS: z.coerce
+    .number({ error: 'DEAD_LETTER_RETENTION_DAYS must be a number of days' })
+    .int('DEAD_LETTER_RETENTION_DAYS must be a whole number of days')
+    .min(0, 'DEAD_LETTER_RETENTION_DAYS must be 0 (keep forever) or 1-3650')
+    .max(3650, 'DEAD_LETTER_RETENTION_DAYS must be 0 (keep forever) or 1-3650')
+    .default(30),
 });
 
 // A user name without its password (or the reverse) is a half-configured service account: the broker
@@ -378,6 +419,8 @@ export function connectHost(host: string): string {
 
 export const isEmbeddedBroker = (c: Config) => c.MQTT_URL === undefined;
 export const isEmbeddedDatabase = (c: Config) => c.DATABASE_URL === undefined;
+/** /docs is served when API_DOCS says so, and by default only on the embedded database. */
+export const servesApiDocs = (c: Config) => (c.API_DOCS ?? (isEmbeddedDatabase(c) ? 'on' : 'off')) === 'on';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {

@@ -6,7 +6,14 @@
  * token has full entropy, so there is nothing to brute-force, and thousands of devices reconnecting
  * after a broker restart must not queue behind a slow KDF.
  */
-import { createHmac, pbkdf2 as pbkdf2Callback, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import {
+  createHash,
+  createHmac,
+  pbkdf2 as pbkdf2Callback,
+  pbkdf2Sync,
+  randomBytes,
+  timingSafeEqual,
+} from 'node:crypto';
 import { promisify } from 'node:util';
 
 /** 32 characters: as 32 hex digits that is 128 bits, the least a token may carry. */
@@ -89,4 +96,17 @@ export function mosquittoPasswordMatches(password: string, hash: string): boolea
     'sha512',
   );
   return key.length === expected.length && timingSafeEqual(key, expected);
+}
+
+/**
+ * Whether an Authorization header carries the metrics scrape token (METRICS_TOKEN), compared in
+ * constant time; always true when no token is configured.
+ */
+export function scrapeAuthorized(authorization: string | undefined, token: string | undefined): boolean {
+  if (token === undefined) return true;
+  const presented = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '')?.[1];
+  if (presented === undefined) return false;
+  // Digests of equal length, so the comparison takes the same time whatever was presented.
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(presented), digest(token));
 }

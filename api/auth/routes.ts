@@ -24,7 +24,7 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
   app.post<{ Body: { username: string; password: string } }>(
     '/auth/login',
     {
-      config: { access: 'public' },
+      config: { access: 'public', limit: 'signIn' },
       schema: {
         tags: ['auth'],
         summary: 'Sign in: user name and password for a bearer token (JWT) with its expiry',

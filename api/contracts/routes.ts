@@ -94,7 +94,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
   app.post(
     '/contracts/import',
     {
-      config: { access: IMPORTERS },
+      config: { access: IMPORTERS, limit: 'imports' },
       schema: {
         tags: ['contracts'],
         summary: 'Import contracts from CSV (text/csv); good rows are stored, bad rows reported and left out',
@@ -217,7 +217,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
   app.post(
     '/payments/import',
     {
-      config: { access: PAYMENT_TAKERS },
+      config: { access: PAYMENT_TAKERS, limit: 'imports' },
       schema: {
         tags: ['payments'],
         summary: 'Import payments from CSV (contract_number,date,amount,reference; amount in yuan)',

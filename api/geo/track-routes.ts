@@ -34,7 +34,7 @@ export const trackRoutes: FastifyPluginAsync<TrackRoutesOptions> = async (base, 
   app.get(
     '/devices/:id/track',
     {
-      config: { access: ALL_ROLES },
+      config: { access: ALL_ROLES, limit: 'tracks' },
       schema: {
         tags: ['location'],
         summary: `A device's usable fixes between from and to (default the last 24 h, at most ${MAX_SPAN_DAYS} days) as GeoJSON, GPX or KML`,

@@ -1,8 +1,9 @@
 /**
  * The OpenAPI document, generated from the routes' zod schemas (fastify-type-provider-zod's
  * transform), served as JSON at /docs/json with a browsable page at /docs. Registered before the
- * routes so it sees them all. Outside /api on purpose: the description of the API is public, the
- * API is not.
+ * routes so it sees them all. Outside /api: the description is served without sign-in (a browser
+ * opening /docs has no bearer token), so it is on by default only on the embedded database, off
+ * in production unless API_DOCS=on (shared/config.ts).
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -22,7 +23,7 @@ function usesZod(schema: unknown): boolean {
   return parts.some((p) => typeof p === 'object' && p !== null && '_zod' in p);
 }
 
-export async function registerOpenApi(app: FastifyInstance): Promise<void> {
+export async function registerOpenApi(app: FastifyInstance, options: { ui: boolean }): Promise<void> {
   await app.register(fastifySwagger, {
     openapi: {
       info: {
@@ -40,5 +41,5 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
     transform: (input) =>
       usesZod(input.schema) ? jsonSchemaTransform(input) : { schema: input.schema, url: input.url },
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  if (options.ui) await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 }

@@ -19,7 +19,15 @@ import { createFleet, deviceIdFor, deviceTokenFor, seedTokenKey } from '../../si
 import type { RecoveryHandle } from '../../web/src/testHandle.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from '../support/auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from '../support/broker-sessions.ts';
-import { CHROMIUM, CHROMIUM_ARGS, HAVE_BROWSER, OUTPUT, REQUIRE_BROWSER } from '../support/browser.ts';
+import {
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  gotoApp,
+  HAVE_BROWSER,
+  OUTPUT,
+  REQUIRE_BROWSER,
+  watchPage,
+} from '../support/browser.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
 import { TEST_WEB_ROOT } from './build-web.ts';
 
@@ -46,7 +54,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
   let dataDir: string | undefined;
   let scratch: ScratchDatabase | undefined;
   let token: string;
-  const pageErrors: string[] = [];
+  let pageErrors: string[] = [];
   /** The simulated boxes in coverage at start (the fleet model says which; see beforeAll). */
   let reporting: string[] = [];
 
@@ -127,10 +135,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('pageerror', (e) => pageErrors.push(`uncaught: ${e.stack ?? e.message}`));
-    page.on('console', (m) => {
-      if (m.type() === 'error') pageErrors.push(`console.error: ${m.text()}`);
-    });
+    pageErrors = await watchPage(page);
     mkdirSync(OUTPUT, { recursive: true });
   });
 
@@ -152,7 +157,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
   });
 
   it('asks to sign in, says so when the password is wrong, then shows who is signed in', async () => {
-    await page.goto(url);
+    await gotoApp(page, url);
     const form = page.getByTestId('login-form');
     await form.waitFor({ timeout: 30_000 });
     await page.fill('input[name=username]', 'agent');

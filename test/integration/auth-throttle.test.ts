@@ -170,7 +170,8 @@ describe(`sign-in throttling per client address (${engineName})`, () => {
     proxyHops: 1,
   };
   beforeAll(async () => {
-    t = await startTestApp({ throttle: settings, passwordCost: CHEAP_PASSWORD_COST });
+    // The app reads client addresses through the same proxy as the throttle (LOGIN_PROXY_HOPS).
+    t = await startTestApp({ throttle: settings, passwordCost: CHEAP_PASSWORD_COST, proxyHops: 1 });
   });
   afterAll(async () => {
     await t?.close();

@@ -48,6 +48,34 @@ export const CHROMIUM_ARGS = [
   '--use-angle=swiftshader',
 ];
 
+/**
+ * Collects what goes wrong on a page: uncaught errors, console errors, and every Content Security
+ * Policy violation (the page's own securitypolicyviolation event, reported as a console error), so
+ * a test that expects no errors also fails on anything the api's policy blocked.
+ */
+export async function watchPage(page: Page): Promise<string[]> {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(`uncaught: ${e.stack ?? e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
+  });
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || 'inline code'}`);
+    });
+  });
+  return errors;
+}
+
+/** Opens the app and makes sure it runs under the api's Content-Security-Policy. */
+export async function gotoApp(page: Page, url: string): Promise<void> {
+  const response = await page.goto(url);
+  const policy = response?.headers()['content-security-policy'];
+  if (!policy?.includes("script-src 'self'")) {
+    throw new Error(`the web app was served without its Content-Security-Policy (got ${policy ?? 'none'})`);
+  }
+}
+
 export interface E2E {
   platform: Platform;
   url: string;
@@ -58,7 +86,10 @@ export interface E2E {
   api<T>(path: string, as?: string): Promise<T>;
   /** POST as a user, JSON; throws on a non-2xx answer. */
   post<T>(path: string, body: unknown, as: string): Promise<T>;
-  /** A fresh browser context (its own sessionStorage: one person) on the app, page errors collected. */
+  /**
+   * A fresh browser context (its own sessionStorage: one person) on the app under its CSP, page
+   * errors and CSP violations collected (watchPage).
+   */
   open(options?: {
     locale?: string;
     geolocation?: { latitude: number; longitude: number };
@@ -149,12 +180,8 @@ export async function startE2E(simDevices: number): Promise<E2E> {
         ...(options.geolocation ? { geolocation: options.geolocation, permissions: ['geolocation'] } : {}),
       });
       const page = await context.newPage();
-      const errors: string[] = [];
-      page.on('pageerror', (e) => errors.push(`uncaught: ${e.stack ?? e.message}`));
-      page.on('console', (m) => {
-        if (m.type() === 'error') errors.push(`console.error: ${m.text()}`);
-      });
-      await page.goto(url);
+      const errors = await watchPage(page);
+      await gotoApp(page, url);
       return { context, page, errors };
     },
     async signIn(page, username) {

@@ -33,7 +33,7 @@ describe('ingest classification', () => {
     );
     expect(b.telemetry.map((t) => t.report.ts)).toEqual([now - 1]);
     expect(b.rejects).toEqual([expect.objectContaining({ reason: 'future_time', deviceId: 'D1' })]);
-    expect(b.rejects[0]?.detail).toMatch(/^report 0: /);
+    expect(b.rejects[0]?.examples[0]).toMatch(/^report 0: /);
   });
 
   it('keeps the first bytes of a rejected payload as evidence', () => {
@@ -43,6 +43,26 @@ describe('ingest classification', () => {
     });
     expect(b.rejects[0]).toMatchObject({ reason: 'malformed_json', topic: 'devices/D1/telemetry' });
     expect(b.rejects[0]?.payload).toHaveLength(1024);
+  });
+
+  it('makes one dead letter of a backlog of bad reports, counting its problems by reason', () => {
+    const bad = Array.from({ length: 999 }, (_, i) =>
+      i < 3 ? { v: 1, ts: now + 3_600_000 + i, lat: 1, lon: 2 } : { v: 1, ts: now, lat: 'north', lon: 2 },
+    );
+    const payload = bytes(JSON.stringify([{ v: 1, ts: now - 1, lat: 1, lon: 2 }, ...bad]));
+    const b = classify('devices/D1/telemetry', payload, now, { ...options, maxPayloadBytes: 200_000 });
+    expect(b.telemetry).toHaveLength(1);
+    expect(b.rejects).toHaveLength(1);
+    const [letter] = b.rejects;
+    expect(letter).toMatchObject({
+      deviceId: 'D1',
+      reason: 'schema',
+      reasons: { schema: 996, future_time: 3 },
+      payloadBytes: payload.byteLength,
+    });
+    expect(letter?.examples).toHaveLength(5);
+    expect(letter?.examples[0]).toMatch(/^report 4: lat/);
+    expect(letter?.payload).toHaveLength(1024);
   });
 
   it('reads online/offline status and rejects anything else', () => {

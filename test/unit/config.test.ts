@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type Config,
   ConfigError,
   configProblems,
   connectHost,
   isLoopback,
   loadConfig,
   parseConfig,
+  servesApiDocs,
 } from '../../shared/config.ts';
 
 describe('configuration', () => {
@@ -218,5 +220,37 @@ describe('configuration', () => {
     expect(problems({ KEY_ENCRYPTION_KEY_PREVIOUS: hex })).toEqual([
       expect.stringMatching(/^KEY_ENCRYPTION_KEY_PREVIOUS: only with KEY_ENCRYPTION_KEY/),
     ]);
+  });
+
+  it('reads request budgets as <requests>/<window>, 0 for none, and names a bad one', () => {
+    const r = parseConfig({ RATE_LIMIT_TRACKS: '300/5m', RATE_LIMIT_IMPORTS: '0' });
+    expect(r).toMatchObject({
+      ok: true,
+      config: {
+        RATE_LIMIT_SIGN_IN: { max: 30, windowSeconds: 60 },
+        RATE_LIMIT_IMPORTS: { max: 0 },
+        RATE_LIMIT_TRACKS: { max: 300, windowSeconds: 300 },
+      },
+    });
+    for (const bad of ['30', '30/', 'x/1m', '30/2d', '0/1m']) {
+      const b = parseConfig({ RATE_LIMIT_SIGN_IN: bad });
+      expect(b.ok, bad).toBe(false);
+      if (!b.ok) expect(b.errors.join('\n')).toMatch(/RATE_LIMIT_SIGN_IN must be <requests>\/<window>/);
+    }
+  });
+
+  it('serves /docs by default only on the embedded database, and keeps dead letters 30 days', () => {
+    const config = (env: Record<string, string>) => {
+      const r = parseConfig(env);
+      if (!r.ok) throw new Error(r.errors.join('; '));
+      return r.config as Config;
+    };
+    expect(servesApiDocs(config({}))).toBe(true);
+    expect(servesApiDocs(config({ DATABASE_URL: 'postgres://db/fleet' }))).toBe(false);
+    expect(servesApiDocs(config({ DATABASE_URL: 'postgres://db/fleet', API_DOCS: 'on' }))).toBe(true);
+    expect(servesApiDocs(config({ API_DOCS: 'off' }))).toBe(false);
+    expect(config({}).DEAD_LETTER_RETENTION_DAYS).toBe(30);
+    expect(parseConfig({ DEAD_LETTER_RETENTION_DAYS: '-1' }).ok).toBe(false);
+    expect(parseConfig({ METRICS_TOKEN: 'short' }).ok).toBe(false);
   });
 });
