@@ -76,7 +76,12 @@ const actionArb: fc.Arbitrary<Action> = fc.oneof(
     }),
   },
   { weight: 1, arbitrary: fc.constant({ a: 'promise' as const, by: 'c1' as const }) },
-  { weight: 1, arbitrary: fc.constant({ a: 'dispute' as const, by: 'c1' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom(0, 5, 60)
+      .map((claimedDaysAgo) => ({ a: 'dispute' as const, by: 'c1' as const, claimedDaysAgo })),
+  },
   { weight: 1, arbitrary: fc.record({ a: fc.constant('resolve' as const), by: who('c1', 'r1') }) },
   { weight: 1, arbitrary: fc.record({ a: fc.constant('override' as const), by: who('r1', 'r2') }) },
   {

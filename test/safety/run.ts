@@ -32,7 +32,7 @@ export type Action =
   /** The GPS-stop warning by SMS and by letter, both claiming the same time. */
   | { a: 'warnTwice'; by: 'c1' | 'r1'; claimedDaysAgo: number }
   | { a: 'promise'; by: 'c1' }
-  | { a: 'dispute'; by: 'c1' }
+  | { a: 'dispute'; by: 'c1'; claimedDaysAgo: number }
   | { a: 'resolve'; by: 'c1' | 'r1' }
   | { a: 'override'; by: 'r1' | 'r2' }
   | { a: 'request'; by: 'r1' | 'r2'; type: CommandType }
@@ -263,6 +263,7 @@ export class Run {
         const r = await rig.call(x.by, 'POST', `${contract}/activities`, {
           kind: 'dispute_raised',
           channel: 'phone',
+          occurredAt: new Date(this.now - x.claimedDaysAgo * DAY).toISOString(),
           disputeCategory: 'amount',
           body: 'the customer disputes the amount',
         });
