@@ -57,6 +57,18 @@ describe('GPS-stop campaign regressions', () => {
     expect(run.rig.engaged).toBe(false);
   });
 
+  it('an immobilize held back by the network and delivered after the cure is released at once', async () => {
+    // The box took the immobilize after the account was cured (the link had held it back) and
+    // engaged; the release on cure followed it on the same link.
+    const { violations, run } = await replay([
+      { a: 'fault', fault: 'delay' },
+      { a: 'gpsStop', by: 'r1' },
+      { a: 'sensors', known: false },
+    ]);
+    expect(violations).toEqual([]);
+    expect(run.rig.engaged).toBe(false);
+  });
+
   it('the happy path: stopped when parked, freed when a bank file cures the account', async () => {
     const { violations, run } = await replay([
       { a: 'gpsStop', by: 'r1' },

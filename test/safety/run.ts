@@ -153,6 +153,9 @@ export class Run {
       await this.advance(x.ms);
       return;
     }
+    // A person's act takes a moment: no two steps share an instant, so the model can tell which came
+    // first (a command published, then the money that cured the account).
+    this.rig.epoch.clock.now += 1_000;
     await this.act(x);
     this.busySince = this.now;
     this.noteReachability();
