@@ -17,10 +17,13 @@ import { appendAudit } from './audit/log.ts';
 import { auditRoutes } from './audit/routes.ts';
 import { installAccessControl } from './auth/access.ts';
 import { authRoutes } from './auth/routes.ts';
+import { installScopeCheck } from './auth/scope-check.ts';
 import type { Auth } from './auth/service.ts';
+import { userRoutes } from './auth/user-routes.ts';
 import type { Dispatcher } from './commands/dispatcher.ts';
 import { type CommandFeed, commandFeed } from './commands/feed.ts';
 import { commandRoutes } from './commands/routes.ts';
+import { caseRoutes } from './contracts/case-routes.ts';
 import { contractRoutes } from './contracts/routes.ts';
 import { deviceRoutes } from './devices/routes.ts';
 import { geoRoutes } from './geo/routes.ts';
@@ -60,6 +63,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // First, before any route: routes registered after this must declare config.access.
   installAccessControl(app, options.auth.authenticate);
+  // Then what each signed-in user sees: ids outside their scope answer 404 (api/auth/scope-check.ts).
+  installScopeCheck(app, options.db, options.now ?? Date.now);
 
   app.setErrorHandler(errorHandler);
 
@@ -67,6 +72,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(fastifyCompress, { threshold: 1024 });
   await registerOpenApi(app);
   await app.register(authRoutes, { prefix: '/api', auth: options.auth });
+  await app.register(userRoutes, { prefix: '/api', db: options.db });
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
   await app.register(mapRoutes, { prefix: '/api', db: options.db });
@@ -84,6 +90,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now: options.now,
     onStageChanges: options.onStageChanges,
   });
+  await app.register(caseRoutes, { prefix: '/api', db: options.db });
   await app.register(deviceRoutes, { prefix: '/api', db: options.db });
   await app.register(auditRoutes, { prefix: '/api', db: options.db });
   await app.register(alertRoutes, {

@@ -140,7 +140,7 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
         },
       },
     });
-    const live = attachLive(app.server, { db, mqtt: apiMqtt, logger, authenticate: auth.authenticate });
+    const live = attachLive(app.server, { db, mqtt: apiMqtt, logger, authenticate: auth.authenticate, now });
     const daily = startDailyRefresh({
       db,
       logger: logger.child({ role: 'api' }),

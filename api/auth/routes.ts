@@ -1,5 +1,6 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { ROLES, type Role } from '../../shared/roles.ts';
+import { SCOPE_KINDS } from '../../shared/scope.ts';
 import type { Auth } from './service.ts';
 import { LoginThrottledError } from './throttle.ts';
 
@@ -11,6 +12,14 @@ const userSchema = {
     username: { type: 'string' },
     name: { type: 'string' },
     roles: { type: 'array', items: { type: 'string', enum: [...ROLES] } },
+    scope: {
+      type: 'object',
+      required: ['kind'],
+      properties: {
+        kind: { type: 'string', enum: [...SCOPE_KINDS] },
+        dealerIds: { type: 'array', items: { type: 'string' } },
+      },
+    },
   },
 } as const;
 
