@@ -113,6 +113,7 @@ export async function revokeAssignment(
   contractId: string,
   assignmentId: string,
   by: { username: string; viewer: Viewer },
+  reason = '',
 ): Promise<CaseAssignment> {
   if (!/^\d{1,18}$/.test(assignmentId)) throw new NotFoundError(`assignment ${assignmentId}`);
   return inTransaction(db, async (tx) => {
@@ -133,7 +134,7 @@ export async function revokeAssignment(
         actor: by.username,
         action: 'case.unassigned',
         subject: `contract:${contractId}`,
-        detail: { assignmentId },
+        detail: reason ? { assignmentId, reason } : { assignmentId },
       });
     }
     const { rows: stored } = await tx.query<Row>(

@@ -74,12 +74,15 @@ export const caseRoutes: FastifyPluginAsync<CaseRoutesOptions> = async (base, { 
         tags: ['cases'],
         summary: 'End an assignment now (ending an ended one changes nothing)',
         params: IdParamsSchema.extend({ assignment: z.string().trim().min(1).max(20) }),
+        // Optional: a bare POST ends it too.
+        body: z.object({ reason: z.string().trim().max(2000).optional() }).nullish(),
         response: { 200: CaseAssignmentSchema, ...errors },
       },
     },
     async (request) => {
       const by = { username: request.user.username, viewer: request.viewer };
-      return revokeAssignment(db, request.params.id, request.params.assignment, by);
+      const why = request.body?.reason ?? '';
+      return revokeAssignment(db, request.params.id, request.params.assignment, by, why);
     },
   );
 
