@@ -146,10 +146,13 @@ describe(`access matrix: role × scope × route (${engineName})`, () => {
   beforeAll(async () => {
     t = await startTestApp();
     await seed(t);
-    for (const [caller, [role, scope]] of Object.entries(CALLERS) as [Caller, readonly [Role, Scope]][]) {
-      const signed = await signedInAs(t.app, t.db, role, scope);
-      tokens.set(caller, signed.token);
-      names.set(caller, signed.user.username);
+    const callers = Object.entries(CALLERS) as [Caller, readonly [Role, Scope]][];
+    const signed = await Promise.all(
+      callers.map(([, [role, scope]]) => signedInAs(t.app, t.db, role, scope)),
+    );
+    for (const [i, [caller]] of callers.entries()) {
+      tokens.set(caller, signed[i]!.token);
+      names.set(caller, signed[i]!.user.username);
     }
     const agentId = (
       await t.db.query<{ id: string }>('select id::text from app_user where username = $1', [
@@ -168,7 +171,7 @@ describe(`access matrix: role × scope × route (${engineName})`, () => {
     );
     for (const r of rows) vars.set(`:alert${r.contract_id.slice(-1)}`, r.id);
     vars.set(':agent', names.get('agent')!);
-  });
+  }, 180_000); // eight users' password hashes on a busy machine
   afterAll(async () => {
     await t?.close();
   });
