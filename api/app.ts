@@ -17,10 +17,13 @@ import { appendAudit } from './audit/log.ts';
 import { auditRoutes } from './audit/routes.ts';
 import { installAccessControl } from './auth/access.ts';
 import { authRoutes } from './auth/routes.ts';
+import { installScopeCheck } from './auth/scope-check.ts';
 import type { Auth } from './auth/service.ts';
+import { userRoutes } from './auth/user-routes.ts';
 import type { Dispatcher } from './commands/dispatcher.ts';
 import { type CommandFeed, commandFeed } from './commands/feed.ts';
 import { commandRoutes } from './commands/routes.ts';
+import { caseRoutes } from './contracts/case-routes.ts';
 import { contractRoutes } from './contracts/routes.ts';
 import { deadLetterRoutes } from './dead-letters/routes.ts';
 import { deviceRoutes } from './devices/routes.ts';
@@ -72,6 +75,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   });
   // First, before any route: routes registered after this must declare config.access.
   installAccessControl(app, options.auth.authenticate);
+  // Then what each signed-in user sees: ids outside their scope answer 404 (api/auth/scope-check.ts).
+  installScopeCheck(app, options.db, options.now ?? Date.now);
   await installRateLimits(app, { proxyHops: options.proxyHops, ...options.rateLimits });
   await installSecurityHeaders(app, { mapStyleUrl: options.mapStyleUrl, proxyHops: options.proxyHops });
 
@@ -82,6 +87,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
   await app.register(fastifyCompress, { threshold: 1024 });
   await registerOpenApi(app, { ui: options.docs ?? true });
   await app.register(authRoutes, { prefix: '/api', auth: options.auth });
+  await app.register(userRoutes, { prefix: '/api', db: options.db });
   await app.register(healthRoutes, { prefix: '/api', probe: options.health });
   await app.register(configRoutes, { prefix: '/api', mapStyleUrl: options.mapStyleUrl ?? null });
   await app.register(mapRoutes, { prefix: '/api', db: options.db });
@@ -99,6 +105,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyInstance> {
     now: options.now,
     onStageChanges: options.onStageChanges,
   });
+  await app.register(caseRoutes, { prefix: '/api', db: options.db });
   await app.register(deviceRoutes, { prefix: '/api', db: options.db });
   await app.register(auditRoutes, { prefix: '/api', db: options.db });
   await app.register(deadLetterRoutes, { prefix: '/api', db: options.db });

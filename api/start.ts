@@ -166,6 +166,7 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
       logger,
       authenticate: auth.authenticate,
       onSessionsEnded: auth.onSessionsEnded,
+      now,
     });
     const daily = startDailyRefresh({
       db,

@@ -46,13 +46,13 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (base, 
         response: { 200: z.array(AlertSchema), ...errors },
       },
     },
-    async (request) => listAlerts(db, request.query),
+    async (request) => listAlerts(db, request.query, request.viewer),
   );
 
   app.get(
     '/contracts/:id/alerts',
     {
-      config: { access: ALL_ROLES },
+      config: { access: ALL_ROLES, scopedBy: 'contract' },
       schema: {
         tags: ['alerts'],
         summary: "A contract's alerts (its machine's devices), newest first",
@@ -63,14 +63,14 @@ export const alertRoutes: FastifyPluginAsync<AlertRoutesOptions> = async (base, 
     },
     async (request) => {
       if (!(await contractExists(db, request.params.id))) throw notFound(`contract ${request.params.id}`);
-      return listAlerts(db, { ...request.query, contractId: request.params.id });
+      return listAlerts(db, { ...request.query, contractId: request.params.id }, request.viewer);
     },
   );
 
   app.post(
     '/alerts/:id/acknowledge',
     {
-      config: { access: ACKNOWLEDGERS },
+      config: { access: ACKNOWLEDGERS, scopedBy: 'alert' },
       schema: {
         tags: ['alerts'],
         summary: 'Acknowledge an alert (who and when are kept; a second acknowledgement changes nothing)',

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { ALERT_COLUMNS, type AlertRow, alertView } from '../../db/alerts.ts';
 import type { Sql } from '../../db/client.ts';
 import { ALERT_KINDS, type AlertView } from '../../shared/alerts.ts';
+import { alertInScope, type Viewer } from '../auth/scope.ts';
 
 export const AcknowledgeSchema = z
   .object({ note: z.string().trim().max(500).optional().describe('what is being done about it') })
@@ -18,22 +19,25 @@ export const AlertsQuerySchema = z.object({
 });
 export type AlertsQuery = z.infer<typeof AlertsQuerySchema>;
 
-/** Newest first. */
-export async function listAlerts(db: Sql, q: AlertsQuery): Promise<AlertView[]> {
+/** Newest first, in the viewer's scope. */
+export async function listAlerts(db: Sql, q: AlertsQuery, viewer: Viewer): Promise<AlertView[]> {
+  const params: unknown[] = [
+    q.status,
+    q.kind ?? null,
+    q.deviceId ?? null,
+    q.contractId ?? null,
+    q.acknowledged === undefined ? null : q.acknowledged === 'true',
+    q.limit,
+  ];
+  const inScope = alertInScope(viewer, params);
   const { rows } = await db.query<AlertRow>(
     `select ${ALERT_COLUMNS} from alert a
      where ($1::text = 'all' or a.status = $1) and ($2::text is null or a.kind = $2)
        and ($3::text is null or a.device_id = $3) and ($4::text is null or a.contract_id = $4)
        and ($5::bool is null or (a.acknowledged_at is not null) = $5)
+       and ${inScope}
      order by a.raised_at desc, a.id desc limit $6`,
-    [
-      q.status,
-      q.kind ?? null,
-      q.deviceId ?? null,
-      q.contractId ?? null,
-      q.acknowledged === undefined ? null : q.acknowledged === 'true',
-      q.limit,
-    ],
+    params,
   );
   return rows.map(alertView);
 }

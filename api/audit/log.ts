@@ -10,6 +10,7 @@ import {
   ChainVerifier,
   nextEntry,
 } from '../../shared/audit.ts';
+import { commandInScope, contractInScope, EVERYTHING, seesAll, type Viewer } from '../auth/scope.ts';
 
 /** Held from the append to the end of the caller's transaction: one append at a time, in commit order. */
 const APPEND_LOCK = 727_009;
@@ -84,11 +85,26 @@ export function inTransaction<T>(db: Sql, fn: (tx: Sql) => Promise<T>): Promise<
 
 const isDatabase = (db: Sql): db is Database => typeof (db as Partial<Database>).transaction === 'function';
 
-/** Entries after `after` (a seq), oldest first. */
-export async function listAudit(db: Sql, after: number, limit: number): Promise<ChainedEntry[]> {
+/**
+ * Entries after `after` (a seq), oldest first. With a viewer outside the scope all, only the
+ * entries about a contract or a command in the viewer's scope (the rest is someone else's record).
+ */
+export async function listAudit(
+  db: Sql,
+  after: number,
+  limit: number,
+  viewer: Viewer = EVERYTHING,
+): Promise<ChainedEntry[]> {
+  const params: unknown[] = [after, limit];
+  const inScope = seesAll(viewer)
+    ? 'true'
+    : `(exists (select 1 from contract c where 'contract:' || c.id = audit_log.subject
+                and ${contractInScope(viewer, 'c', params)})
+        or exists (select 1 from command k where 'command:' || k.id = audit_log.subject
+                   and ${commandInScope(viewer, 'k', params)}))`;
   const { rows } = await db.query<Row>(
-    `select ${COLUMNS} from audit_log where seq > $1 order by seq limit $2`,
-    [after, limit],
+    `select ${COLUMNS} from audit_log where seq > $1 and ${inScope} order by seq limit $2`,
+    params,
   );
   return rows.map(toEntry);
 }

@@ -55,7 +55,7 @@ export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (base, 
     },
     async (request) => {
       const { after, limit } = request.query;
-      const entries = await listAudit(db, after, limit);
+      const entries = await listAudit(db, after, limit, request.viewer);
       return {
         entries: entries.map((e) => ({ ...e, at: e.at.toISOString() })),
         next: entries.length === limit ? entries[entries.length - 1]!.seq : null,

@@ -7,12 +7,15 @@
  */
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import { type Access, accessProblem, mayCall, type Role } from '../../shared/roles.ts';
+import type { Scope } from '../../shared/scope.ts';
 
 export interface AuthUser {
   id: string;
   username: string;
   name: string;
   roles: Role[];
+  /** What the user sees (shared/scope.ts); every answer is filtered by it. */
+  scope: Scope;
 }
 
 /** One registered route and who may call it (undefined: outside /api, so public). */

@@ -5,6 +5,7 @@
  *   npm run users -- demo               the demo users of docs/security.md, password "demo" (not for production)
  *   npm run users -- disable <username> signs the user out everywhere and refuses new sign-ins
  *   npm run users -- unlock <username>  lifts the user name's sign-in lock now (docs/security.md)
+ *   npm run users -- scope <username> (--all | --assigned | --dealer D1 [--dealer D2…])  what the user sees
  *   npm run users -- list
  *
  * Reads DATABASE_URL and applies pending migrations first. Exit 2 for a bad command line, 1 for a
@@ -17,15 +18,24 @@ import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
 import { type Config, parseConfig } from '../../shared/config.ts';
 import { isRole, ROLES, type Role } from '../../shared/roles.ts';
+import { describeScope, type Scope, ScopeSchema } from '../../shared/scope.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './demo-users.ts';
 import { unlockUser } from './throttle.ts';
-import { createUser, disableUser, findUserByUsername, UserInputError } from './users.ts';
+import {
+  createUser,
+  disableUser,
+  findUserByUsername,
+  listUsers,
+  setUserScope,
+  UserInputError,
+} from './users.ts';
 
 const USAGE = `usage:
   npm run users -- add <username> --role <role> [--role <role>…] [--name "<display name>"] (--password <p> | --generate)
   npm run users -- demo
   npm run users -- disable <username>
   npm run users -- unlock <username>
+  npm run users -- scope <username> (--all | --assigned | --dealer <dealer id> [--dealer <dealer id>…])
   npm run users -- list
 roles: ${ROLES.join(', ')}; needs DATABASE_URL`;
 
@@ -59,6 +69,9 @@ async function run(argv: string[]): Promise<void> {
           name: { type: 'string' },
           password: { type: 'string' },
           generate: { type: 'boolean' },
+          all: { type: 'boolean' },
+          assigned: { type: 'boolean' },
+          dealer: { type: 'string', multiple: true },
           help: { type: 'boolean', short: 'h' },
         },
       });
@@ -72,11 +85,26 @@ async function run(argv: string[]): Promise<void> {
   }
   const [command, username, ...rest] = positionals;
   if (rest.length > 0) throw new UsageError(`unexpected ${rest.join(' ')}`);
-  if (!command || !['add', 'demo', 'disable', 'unlock', 'list'].includes(command)) {
+  if (!command || !['add', 'demo', 'disable', 'unlock', 'scope', 'list'].includes(command)) {
     throw new UsageError(command ? `unknown command ${command}` : 'which command?');
   }
-  if ((command === 'add' || command === 'disable' || command === 'unlock') && !username)
+  if (['add', 'disable', 'unlock', 'scope'].includes(command) && !username)
     throw new UsageError(`${command} needs a username`);
+
+  let scope: Scope | undefined;
+  if (command === 'scope') {
+    const dealers = values.dealer ?? [];
+    const chosen = [values.all, values.assigned, dealers.length > 0].filter(Boolean).length;
+    if (chosen !== 1) throw new UsageError('scope needs one of --all, --assigned, --dealer <id>…');
+    scope = values.all
+      ? { kind: 'all' }
+      : values.assigned
+        ? { kind: 'assigned' }
+        : { kind: 'dealers', dealerIds: dealers };
+    const parsed = ScopeSchema.safeParse(scope);
+    if (!parsed.success)
+      throw new UsageError(`bad scope: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  }
 
   let roles: Role[] = [];
   let password = '';
@@ -128,16 +156,16 @@ async function run(argv: string[]): Promise<void> {
           ? `unlocked ${name}: ${failures} failed sign-ins no longer count for it\n`
           : `${name} had no failed sign-ins counting against it\n`,
       );
+    } else if (command === 'scope') {
+      const user = await setUserScope(db, username!, scope!, operator());
+      if (!user) throw new UserInputError(`no user ${username}`);
+      process.stdout.write(`${user.username} sees ${describeScope(user.scope)}\n`);
     } else {
-      const { rows } = await db.query<{
-        username: string;
-        display_name: string;
-        roles: string[];
-        disabled_at: Date | null;
-      }>('select username, display_name, roles, disabled_at from app_user order by username');
-      for (const r of rows) {
-        const state = r.disabled_at ? `  disabled ${r.disabled_at.toISOString()}` : '';
-        process.stdout.write(`${r.username}\t${r.roles.join(',')}\t${r.display_name}${state}\n`);
+      for (const u of await listUsers(db)) {
+        const state = u.disabledAt ? `  disabled ${u.disabledAt.toISOString()}` : '';
+        process.stdout.write(
+          `${u.username}\t${u.roles.join(',')}\t${u.name}\tscope: ${describeScope(u.scope)}${state}\n`,
+        );
       }
     }
   } finally {

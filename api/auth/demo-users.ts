@@ -5,17 +5,27 @@
  */
 import type { Sql } from '../../db/client.ts';
 import type { Role } from '../../shared/roles.ts';
+import type { Scope } from '../../shared/scope.ts';
 import { createUser, findUserByUsername, UserInputError } from './users.ts';
 
 export const DEMO_PASSWORD = 'demo';
 
-export const DEMO_USERS: readonly { username: string; name: string; roles: Role[] }[] = [
-  { username: 'collector', name: 'Chen Jing (collections desk)', roles: ['collector'] },
-  { username: 'agent', name: 'Wang Lei (field recovery)', roles: ['recovery_agent'] },
-  { username: 'risk1', name: 'Li Na (risk)', roles: ['risk_manager'] },
-  { username: 'risk2', name: 'Zhao Min (risk)', roles: ['risk_manager'] },
-  { username: 'auditor', name: 'Sun Hui (audit)', roles: ['auditor'] },
-  { username: 'admin', name: 'Platform administrator', roles: ['admin'] },
+/**
+ * Scope all for each, the agent included: the demo shows the whole simulated fleet to every role
+ * (a real recovery agent starts on the cases assigned to it, shared/scope.ts defaultScope).
+ */
+export const DEMO_USERS: readonly { username: string; name: string; roles: Role[]; scope: Scope }[] = [
+  {
+    username: 'collector',
+    name: 'Chen Jing (collections desk)',
+    roles: ['collector'],
+    scope: { kind: 'all' },
+  },
+  { username: 'agent', name: 'Wang Lei (field recovery)', roles: ['recovery_agent'], scope: { kind: 'all' } },
+  { username: 'risk1', name: 'Li Na (risk)', roles: ['risk_manager'], scope: { kind: 'all' } },
+  { username: 'risk2', name: 'Zhao Min (risk)', roles: ['risk_manager'], scope: { kind: 'all' } },
+  { username: 'auditor', name: 'Sun Hui (audit)', roles: ['auditor'], scope: { kind: 'all' } },
+  { username: 'admin', name: 'Platform administrator', roles: ['admin'], scope: { kind: 'all' } },
 ];
 
 /** Creates the demo users that do not exist yet (hashing in parallel); returns the ones created. */

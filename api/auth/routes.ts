@@ -1,6 +1,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { ROLES, type Role } from '../../shared/roles.ts';
+import { SCOPE_KINDS } from '../../shared/scope.ts';
 import { ErrorSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { bearerToken } from './access.ts';
@@ -15,6 +16,14 @@ const userSchema = {
     username: { type: 'string' },
     name: { type: 'string' },
     roles: { type: 'array', items: { type: 'string', enum: [...ROLES] } },
+    scope: {
+      type: 'object',
+      required: ['kind'],
+      properties: {
+        kind: { type: 'string', enum: [...SCOPE_KINDS] },
+        dealerIds: { type: 'array', items: { type: 'string' } },
+      },
+    },
   },
 } as const;
 

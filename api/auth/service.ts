@@ -68,6 +68,7 @@ const publicUser = (u: AuthUser): AuthUser => ({
   username: u.username,
   name: u.name,
   roles: u.roles,
+  scope: u.scope,
 });
 
 export function createAuth(db: Sql, tokens: Tokens, options: AuthOptions = {}): Auth {

@@ -1,6 +1,7 @@
 /** The app_user table: staff accounts, their roles and password hashes. */
 import type { Sql } from '../../db/client.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
+import { defaultScope, type Scope } from '../../shared/scope.ts';
 import { appendAudit, inTransaction } from '../audit/log.ts';
 import type { AuthUser } from './access.ts';
 import { hashPassword, PASSWORD_COST, type ScryptCost } from './password.ts';
@@ -20,15 +21,22 @@ interface Row {
   roles: string[];
   disabled_at: Date | null;
   token_version: number;
+  scope: 'all' | 'dealers' | 'assigned';
+  scope_dealers: string[];
 }
 
-const COLUMNS = 'id::text as id, username, display_name, password_hash, roles, disabled_at, token_version';
+const COLUMNS =
+  'id::text as id, username, display_name, password_hash, roles, disabled_at, token_version, scope, scope_dealers';
+
+const toScope = (r: Row): Scope =>
+  r.scope === 'dealers' ? { kind: 'dealers', dealerIds: r.scope_dealers } : { kind: r.scope };
 
 const toUser = (r: Row): StoredUser => ({
   id: r.id,
   username: r.username,
   name: r.display_name,
   roles: r.roles.filter(isRole),
+  scope: toScope(r),
   passwordHash: r.password_hash,
   disabledAt: r.disabled_at,
   tokenVersion: Number(r.token_version),
@@ -58,6 +66,8 @@ export interface NewUser {
   name: string;
   password: string;
   roles: Role[];
+  /** Default: defaultScope(roles), the cases assigned for a recovery agent, everything otherwise. */
+  scope?: Scope | undefined;
 }
 
 export class UserInputError extends Error {}
@@ -87,13 +97,21 @@ export async function createUser(
   const problems = userProblems(u);
   if (problems.length > 0) throw new UserInputError(problems.join('; '));
   const hash = await hashPassword(u.password, cost);
+  const scope = u.scope ?? defaultScope(u.roles);
   return inTransaction(db, async (tx) => {
     const { rows } = await tx.query<Row>(
-      `insert into app_user (username, display_name, password_hash, roles)
-       values ($1, $2, $3, $4::text[])
+      `insert into app_user (username, display_name, password_hash, roles, scope, scope_dealers)
+       values ($1, $2, $3, $4::text[], $5, $6::text[])
        on conflict (username) do nothing
        returning ${COLUMNS}`,
-      [normalizeUsername(u.username), u.name.trim(), hash, [...new Set(u.roles)]],
+      [
+        normalizeUsername(u.username),
+        u.name.trim(),
+        hash,
+        [...new Set(u.roles)],
+        scope.kind,
+        scope.kind === 'dealers' ? [...new Set(scope.dealerIds)] : [],
+      ],
     );
     if (!rows[0]) throw new UserInputError(`username ${normalizeUsername(u.username)} is taken`);
     const user = toUser(rows[0]);
@@ -101,10 +119,46 @@ export async function createUser(
       actor,
       action: 'user.create',
       subject: `user:${user.username}`,
-      detail: { userId: user.id, name: user.name, roles: user.roles },
+      detail: { userId: user.id, name: user.name, roles: user.roles, scope: user.scope },
     });
     return user;
   });
+}
+
+/**
+ * Sets what a user sees (audited as user.scope with the scope before and after); null when there is
+ * no such user. Takes effect at the user's next request: the scope is read with the user each time.
+ */
+export async function setUserScope(
+  db: Sql,
+  username: string,
+  scope: Scope,
+  actor: string,
+): Promise<StoredUser | null> {
+  return inTransaction(db, async (tx) => {
+    const before = await tx.query<Row>(`select ${COLUMNS} from app_user where username = $1 for update`, [
+      normalizeUsername(username),
+    ]);
+    if (!before.rows[0]) return null;
+    const { rows } = await tx.query<Row>(
+      `update app_user set scope = $2, scope_dealers = $3::text[] where id = $1 returning ${COLUMNS}`,
+      [before.rows[0].id, scope.kind, scope.kind === 'dealers' ? [...new Set(scope.dealerIds)] : []],
+    );
+    const user = toUser(rows[0]!);
+    await appendAudit(tx, {
+      actor,
+      action: 'user.scope',
+      subject: `user:${user.username}`,
+      detail: { userId: user.id, from: toScope(before.rows[0]), to: user.scope },
+    });
+    return user;
+  });
+}
+
+/** Every user, by username. */
+export async function listUsers(db: Sql): Promise<StoredUser[]> {
+  const { rows } = await db.query<Row>(`select ${COLUMNS} from app_user order by username`);
+  return rows.map(toUser);
 }
 
 export async function setPasswordHash(db: Sql, id: string, hash: string): Promise<void> {

@@ -70,7 +70,13 @@ export interface Publication {
   payload: string;
 }
 
-const SYSTEM = { id: 'system', username: 'system', name: 'Platform', roles: [] };
+const SYSTEM = {
+  id: 'system',
+  username: 'system',
+  name: 'Platform',
+  roles: [],
+  scope: { kind: 'all' as const },
+};
 
 /**
  * A device's ack as the box sent it, or null when it is unreadable. A box of the earlier protocol

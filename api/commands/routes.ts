@@ -2,6 +2,7 @@
  * Remote commands over HTTP: request (with the policy's evaluation in plain words), approve,
  * reject, cancel, and read with every transition. Only risk managers act; everyone signed in reads.
  */
+
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database, Sql } from '../../db/client.ts';
@@ -15,6 +16,7 @@ import {
   type PolicyProfile,
 } from '../../shared/policy.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
+import { inScope } from '../auth/scope-check.ts';
 import { notFound } from '../http/errors.ts';
 import { ErrorSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
@@ -136,6 +138,11 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
       },
     },
     async (request, reply) => {
+      const { contractId, deviceId } = request.body;
+      if (contractId !== undefined && !(await inScope(o.db, 'contract', contractId, request.viewer)))
+        throw notFound(`contract ${contractId}`);
+      if (deviceId !== undefined && !(await inScope(o.db, 'device', deviceId, request.viewer)))
+        throw notFound(`device ${deviceId}`);
       const { command, evaluation } = await o.feed.run((tx, onTransition) =>
         requestCommand(tx, request.body, request.user, now(), { ...deps(), onTransition }),
       );
@@ -153,7 +160,7 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
     app.post(
       `/commands/:id/${path}`,
       {
-        config: { access: DECIDERS },
+        config: { access: DECIDERS, scopedBy: 'command' },
         schema: {
           tags: ['commands'],
           summary: summaryText,
@@ -183,7 +190,7 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
   app.get(
     '/commands/:id',
     {
-      config: { access: ALL_ROLES },
+      config: { access: ALL_ROLES, scopedBy: 'command' },
       schema: {
         tags: ['commands'],
         summary: 'A command with its approvals, every transition and the policy evaluation now',
@@ -222,6 +229,7 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
         deviceId: q.deviceId,
         contractId: q.contractId,
         limit: q.limit,
+        viewer: request.viewer,
       });
       return rows.map(summary);
     },
@@ -230,7 +238,7 @@ export const commandRoutes: FastifyPluginAsync<CommandRoutesOptions> = async (ba
   app.post(
     '/contracts/:id/dispute-override',
     {
-      config: { access: DECIDERS },
+      config: { access: DECIDERS, scopedBy: 'contract' },
       schema: {
         tags: ['commands'],
         summary:

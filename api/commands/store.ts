@@ -5,6 +5,7 @@
  * dispatcher's work lists, and the policy context of a command from the account, the collection
  * records and the telemetry.
  */
+
 import type { Sql } from '../../db/client.ts';
 import { lastHeardAt } from '../../db/positions.ts';
 import { assessAccount } from '../../shared/account.ts';
@@ -14,6 +15,7 @@ import { ACKED_IMMOBILIZE_GRACE_MS, type CommandState, canTransition } from '../
 import { ConflictError } from '../../shared/errors.ts';
 import type { CommandType, Evaluation, PolicyContext, PolicyProfile } from '../../shared/policy.ts';
 import { isRole, type Role } from '../../shared/roles.ts';
+import { commandInScope, seesAll, type Viewer } from '../auth/scope.ts';
 import { loadAccountInputs } from '../contracts/store.ts';
 
 export interface CommandRow {
@@ -90,10 +92,13 @@ export async function findCommands(
     deviceId?: string;
     contractId?: string;
     limit?: number;
+    /** Only commands in this viewer's scope (default: all). */
+    viewer?: Viewer;
   },
 ): Promise<CommandRow[]> {
   const where: string[] = [];
   const params: unknown[] = [];
+  if (filter.viewer && !seesAll(filter.viewer)) where.push(commandInScope(filter.viewer, 'command', params));
   if (filter.states) where.push(`state = any($${params.push(filter.states)}::text[])`);
   if (filter.types) where.push(`type = any($${params.push(filter.types)}::text[])`);
   if (filter.deviceId) where.push(`device_id = $${params.push(filter.deviceId)}`);

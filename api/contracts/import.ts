@@ -4,12 +4,14 @@
  * so a bad row is reported with its row number and reason and changes nothing, while the good
  * rows are stored. The columns are documented in docs/contracts.md.
  */
+
 import { parse } from 'csv-parse/sync';
 import type { Database, Sql } from '../../db/client.ts';
 import { PaymentSchema } from '../../shared/api/contracts.ts';
 import { InvalidInputError } from '../../shared/errors.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { parseYuan } from '../../shared/money.ts';
+import { contractInScope, EVERYTHING, type Viewer } from '../auth/scope.ts';
 import { type ContractInput, ContractInputSchema } from './schemas.ts';
 import { addPayments, upsertContract } from './service.ts';
 import type { Booking } from './store.ts';
@@ -215,6 +217,7 @@ export async function importPayments(
   csv: string,
   now: number,
   booking: Booking = { bookedBy: 'system' },
+  viewer: Viewer = EVERYTHING,
 ): Promise<ImportReport> {
   const rows = readCsv(csv, PAYMENT_COLUMNS);
   const report: ImportReport = { accepted: [], rejected: [], stageChanges: [] };
@@ -234,9 +237,12 @@ export async function importPayments(
         report.rejected.push({ row, line, number, reason });
         continue;
       }
-      const { rows: found } = await tx.query<{ id: string }>('select id from contract where number = $1', [
-        number,
-      ]);
+      // A contract outside the booker's scope is as unknown as one that does not exist.
+      const params: unknown[] = [number];
+      const { rows: found } = await tx.query<{ id: string }>(
+        `select c.id from contract c where c.number = $1 and ${contractInScope(viewer, 'c', params)}`,
+        params,
+      );
       const contractId = found[0]?.id;
       if (!contractId) {
         report.rejected.push({ row, line, number, reason: `no contract ${number}` });

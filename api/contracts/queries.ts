@@ -4,14 +4,27 @@ import { assessAccount } from '../../shared/account.ts';
 import type { ContractView } from '../../shared/api/contracts.ts';
 import { localDate } from '../../shared/calendar-date.ts';
 import { standingRecords } from '../../shared/collections.ts';
+import { masked, maskNationalId, maskPhone, seesPhones } from '../../shared/scope.ts';
+import { contractInScope, type Viewer } from '../auth/scope.ts';
 import type { AccountsQuery } from './schemas.ts';
 import { loadAccountInputs } from './store.ts';
 
 const iso = (v: Date | string) => new Date(v).toISOString();
 const num = (v: number | string | null | undefined) => (v === null || v === undefined ? null : Number(v));
 
-/** The contract with its parties, machine, installation history and account as of now. */
-export async function getContractView(sql: Sql, id: string, now: number): Promise<ContractView | null> {
+/**
+ * The contract with its parties, machine, installation history and account as of now; null when it
+ * does not exist or is outside the viewer's scope. Phones are masked for roles that do not call
+ * customers, the national id for everyone (a reveal shows it, api/contracts/reveal.ts).
+ */
+export async function getContractView(
+  sql: Sql,
+  id: string,
+  now: number,
+  viewer: Viewer,
+): Promise<ContractView | null> {
+  const params: unknown[] = [id];
+  const inScope = contractInScope(viewer, 'c', params);
   const { rows } = await sql.query<Record<string, never>>(
     `select c.id, c.number, c.kind, c.status, c.currency, c.principal, c.down_payment, c.start_date::text,
             c.term_months, c.annual_rate_bp, c.penalty_rate_bp, c.grace_days, c.timezone,
@@ -23,8 +36,8 @@ export async function getContractView(sql: Sql, id: string, now: number): Promis
      join customer cu on cu.id = c.customer_id
      join machine m on m.id = c.machine_id
      left join dealer d on d.id = c.dealer_id
-     where c.id = $1`,
-    [id],
+     where c.id = $1 and ${inScope}`,
+    params,
   );
   const c = rows[0] as Record<string, string | number | null> | undefined;
   if (!c) return null;
@@ -33,6 +46,8 @@ export async function getContractView(sql: Sql, id: string, now: number): Promis
   const asOf = localDate(now, String(c.timezone));
   const account = assessAccount(loaded.inputs, asOf);
   const o = account.overdue;
+  const fullPhones = seesPhones(viewer.roles);
+  const phone = (v: string | null) => masked(v, maskPhone, fullPhones);
   const [addresses, guarantors, installations, payments, history] = await Promise.all([
     sql.query<{ kind: 'home'; address: string; lat: number | null; lon: number | null }>(
       'select kind, address, lat, lon from customer_address where customer_id = $1 order by id',
@@ -87,12 +102,16 @@ export async function getContractView(sql: Sql, id: string, now: number): Promis
     customer: {
       id: String(c.customer_id),
       name: String(c.customer_name),
-      phone: c.customer_phone === null ? null : String(c.customer_phone),
-      nationalId: c.customer_national_id === null ? null : String(c.customer_national_id),
+      phone: phone(c.customer_phone === null ? null : String(c.customer_phone)),
+      nationalId: masked(
+        c.customer_national_id === null ? null : String(c.customer_national_id),
+        maskNationalId,
+        false,
+      ),
       homeAddress: c.customer_home_address === null ? null : String(c.customer_home_address),
       addresses: addresses.rows,
     },
-    guarantors: guarantors.rows,
+    guarantors: guarantors.rows.map((g) => ({ ...g, phone: phone(g.phone) })),
     dealer:
       c.dealer_id === null
         ? null
@@ -142,11 +161,21 @@ export async function getContractView(sql: Sql, id: string, now: number): Promis
       at: iso(h.changed_at),
       reason: h.reason,
     })),
+    masked: {
+      phone: !fullPhones && (c.customer_phone !== null || guarantors.rows.some((g) => g.phone !== null)),
+      nationalId: c.customer_national_id !== null,
+    },
   };
 }
 
-/** The collection records of a contract, oldest first, with what became of each. */
-export async function listActivities(sql: Sql, id: string, now: number) {
+/** The collection records of a contract, oldest first, with what became of each; null outside the scope. */
+export async function listActivities(sql: Sql, id: string, now: number, viewer: Viewer) {
+  const params: unknown[] = [id];
+  const { rows: visible } = await sql.query(
+    `select 1 from contract c where c.id = $1 and ${contractInScope(viewer, 'c', params)}`,
+    params,
+  );
+  if (visible.length === 0) return null;
   const loaded = await loadAccountInputs(sql, id);
   if (!loaded) return null;
   const { activities } = loaded.inputs;
@@ -169,10 +198,11 @@ const SORT_COLUMNS: Record<AccountsQuery['sort'], string> = {
   penalty: 'c.penalty',
 };
 
-/** Active accounts with their cached figures (as of stage_as_of), filtered, sorted and paged. */
-export async function listAccounts(sql: Sql, q: AccountsQuery) {
+/** Active accounts in the viewer's scope with their cached figures (as of stage_as_of), filtered, sorted and paged. */
+export async function listAccounts(sql: Sql, q: AccountsQuery, viewer: Viewer) {
   const where = ["c.status = 'active'"];
   const params: unknown[] = [];
+  where.push(contractInScope(viewer, 'c', params));
   if (q.stage !== undefined) where.push(`c.stage = $${params.push(q.stage)}`);
   if (q.minStage !== undefined) where.push(`c.stage >= $${params.push(q.minStage)}`);
   const filter = where.join(' and ');
@@ -195,6 +225,7 @@ export async function listAccounts(sql: Sql, q: AccountsQuery) {
      limit $${params.push(q.pageSize)} offset $${params.push((q.page - 1) * q.pageSize)}`,
     params,
   );
+  const fullPhones = seesPhones(viewer.roles);
   return {
     total: count[0]?.n ?? 0,
     page: q.page,
@@ -203,7 +234,7 @@ export async function listAccounts(sql: Sql, q: AccountsQuery) {
       contractId: String(r.id),
       number: String(r.number),
       customer: String(r.customer),
-      phone: (r.phone as string | null) ?? null,
+      phone: masked((r.phone as string | null) ?? null, maskPhone, fullPhones),
       dealer: (r.dealer as string | null) ?? null,
       machineId: String(r.machine_id),
       deviceId: (r.device_id as string | null) ?? null,

@@ -16,7 +16,8 @@ import {
 } from '../../shared/api/contracts.ts';
 import type { StageChange } from '../../shared/live.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
-import { notFound } from '../http/errors.ts';
+import { seesAll, type Viewer } from '../auth/scope.ts';
+import { HttpError, notFound } from '../http/errors.ts';
 import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
 import { importContracts, importPayments } from './import.ts';
@@ -39,6 +40,11 @@ const CONFIRMERS: Role[] = ['risk_manager'];
 const REVERSERS: Role[] = ['admin', 'risk_manager'];
 /** People who talk to customers and visit them record what happened. */
 const RECORDERS: Role[] = ['collector', 'recovery_agent', 'risk_manager'];
+
+/** Contracts come in for every dealer at once: a user limited to some dealers may not feed them. */
+const mustSeeAll = (viewer: Viewer) => {
+  if (!seesAll(viewer)) throw new HttpError(403, 'importing contracts needs the scope all');
+};
 
 const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };
 const RowReportSchema = z.object({
@@ -83,9 +89,10 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
       },
     },
     async (request) => {
+      mustSeeAll(request.viewer);
       const result = await db.transaction((tx) => upsertContract(tx, request.body, now()));
       announce([result.stageChange]);
-      const contract = await getContractView(db, result.id, now());
+      const contract = await getContractView(db, result.id, now(), request.viewer);
       if (!contract) throw notFound(`contract ${result.id}`);
       return { id: result.id, created: result.created, contract };
     },
@@ -104,6 +111,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
       },
     },
     async (request) => {
+      mustSeeAll(request.viewer);
       const report = await importContracts(db, request.body, now());
       announce(report.stageChanges);
       return report;
@@ -113,7 +121,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
   app.get(
     '/contracts/:id',
     {
-      config: { access: ALL_ROLES },
+      config: { access: ALL_ROLES, scopedBy: 'contract' },
       schema: {
         tags: ['contracts'],
         summary:
@@ -123,7 +131,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
       },
     },
     async (request) => {
-      const contract = await getContractView(db, request.params.id, now());
+      const contract = await getContractView(db, request.params.id, now(), request.viewer);
       if (!contract) throw notFound(`contract ${request.params.id}`);
       return contract;
     },
@@ -132,7 +140,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
   app.post(
     '/contracts/:id/payments',
     {
-      config: { access: PAYMENT_TAKERS },
+      config: { access: PAYMENT_TAKERS, scopedBy: 'contract' },
       schema: {
         tags: ['payments'],
         summary: 'Record a payment (idempotent by reference); the account is recomputed',
@@ -155,7 +163,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
       const booking = { bookedBy: request.user.username };
       const result = await db.transaction((tx) => addPayments(tx, id, [request.body], now(), 'api', booking));
       announce([result.stageChange]);
-      const contract = await getContractView(db, id, now());
+      const contract = await getContractView(db, id, now(), request.viewer);
       if (!contract) throw notFound(`contract ${id}`);
       return {
         added: result.added.length > 0,
@@ -188,7 +196,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
     app.post(
       `/contracts/:id/payments/:reference/${act.verb}`,
       {
-        config: { access: act.access },
+        config: { access: act.access, scopedBy: 'contract' },
         schema: {
           tags: ['payments'],
           summary: act.summary,
@@ -207,7 +215,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
           act.run(tx, id, reference, request.user.username, request.body),
         );
         announce([stageChange]);
-        const contract = await getContractView(db, id, now());
+        const contract = await getContractView(db, id, now(), request.viewer);
         if (!contract) throw notFound(`contract ${id}`);
         return { stageChange, contract };
       },
@@ -228,10 +236,16 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
     },
     async (request) => {
       const importSha256 = createHash('sha256').update(request.body).digest('hex');
-      const report = await importPayments(db, request.body, now(), {
-        bookedBy: request.user.username,
-        importSha256,
-      });
+      const report = await importPayments(
+        db,
+        request.body,
+        now(),
+        {
+          bookedBy: request.user.username,
+          importSha256,
+        },
+        request.viewer,
+      );
       announce(report.stageChanges);
       return report;
     },
@@ -240,7 +254,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
   app.get(
     '/contracts/:id/activities',
     {
-      config: { access: ALL_ROLES },
+      config: { access: ALL_ROLES, scopedBy: 'contract' },
       schema: {
         tags: ['collection records'],
         summary: 'The collection records of a contract, oldest first',
@@ -249,7 +263,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
       },
     },
     async (request) => {
-      const list = await listActivities(db, request.params.id, now());
+      const list = await listActivities(db, request.params.id, now(), request.viewer);
       if (!list) throw notFound(`contract ${request.params.id}`);
       return list;
     },
@@ -258,7 +272,7 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
   app.post(
     '/contracts/:id/activities',
     {
-      config: { access: RECORDERS },
+      config: { access: RECORDERS, scopedBy: 'contract' },
       schema: {
         tags: ['collection records'],
         summary:
@@ -300,6 +314,6 @@ export const contractRoutes: FastifyPluginAsync<ContractRoutesOptions> = async (
         response: { 200: AccountsPageSchema, ...errors },
       },
     },
-    async (request) => listAccounts(db, request.query),
+    async (request) => listAccounts(db, request.query, request.viewer),
   );
 };

@@ -52,7 +52,7 @@ export const ContractInputSchema = z
     customer: z.object({
       id: text(64)
         .optional()
-        .describe('default: derived from the national id, else from the contract number'),
+        .describe('default: the stored customer with the same national id, else CU-<contract number>'),
       name: text(200),
       phone: text(40).nullish(),
       nationalId: text(40).nullish(),

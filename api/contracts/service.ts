@@ -49,12 +49,14 @@ export async function upsertContract(
   now: number,
   source = 'api',
 ): Promise<UpsertResult> {
-  const { rows: existing } = await tx.query<{ id: string }>('select id from contract where number = $1', [
-    input.number,
-  ]);
+  const { rows: existing } = await tx.query<{ id: string; customer_id: string }>(
+    'select id, customer_id from contract where number = $1',
+    [input.number],
+  );
   const id = existing[0]?.id ?? randomUUID();
   const machineId = await resolveMachine(tx, input);
-  const record = toRecord(input, id, machineId);
+  const customerId = input.customer.id ?? existing[0]?.customer_id ?? (await customerIdFor(tx, input));
+  const record = toRecord(input, id, machineId, customerId);
   const stageChange = await saveContract(tx, record, localDate(now, input.timezone), source);
   return { id, created: existing.length === 0, stageChange };
 }
@@ -71,7 +73,23 @@ async function resolveMachine(tx: Sql, input: ContractInput): Promise<string> {
   return machine.id;
 }
 
-function toRecord(c: ContractInput, id: string, machineId: string): ContractRecord {
+/**
+ * The id of a customer the lender gave none for: the customer already stored with the same national
+ * id (one person, one row), else one made from the contract number. Never built from personal data:
+ * ids travel in URLs, logs and exports.
+ */
+async function customerIdFor(tx: Sql, input: ContractInput): Promise<string> {
+  if (input.customer.nationalId) {
+    const { rows } = await tx.query<{ id: string }>(
+      'select id from customer where national_id = $1 order by created_at, id limit 1',
+      [input.customer.nationalId],
+    );
+    if (rows[0]) return rows[0].id;
+  }
+  return `CU-${input.number}`;
+}
+
+function toRecord(c: ContractInput, id: string, machineId: string, customerId: string): ContractRecord {
   const instalments =
     c.instalments ??
     buildSchedule({
@@ -90,7 +108,7 @@ function toRecord(c: ContractInput, id: string, machineId: string): ContractReco
     kind: c.kind,
     currency: c.currency,
     customer: {
-      id: cu.id ?? (cu.nationalId ? `NID-${cu.nationalId}` : `CU-${c.number}`),
+      id: customerId,
       name: cu.name,
       phone: cu.phone ?? null,
       nationalId: cu.nationalId ?? null,

@@ -128,7 +128,7 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (base
   app.get(
     '/devices/:id',
     {
-      config: { access: ALL_ROLES },
+      config: { access: ALL_ROLES, scopedBy: 'device' },
       schema: {
         tags: ['devices'],
         summary: 'A device: its machine, whether it is disabled, its last connection state and fix',
@@ -167,7 +167,7 @@ export const deviceRoutes: FastifyPluginAsync<DeviceRoutesOptions> = async (base
     app.post(
       `/devices/:id/${s.verb}`,
       {
-        config: { access: REGISTRARS },
+        config: { access: REGISTRARS, scopedBy: 'device' },
         schema: {
           tags: ['devices'],
           summary: s.summary,

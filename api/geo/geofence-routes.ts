@@ -138,7 +138,7 @@ export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (
     },
     async (request) => {
       const events = /^\d{1,18}$/.test(request.params.id)
-        ? await geofenceEvents(db, request.params.id, request.query.limit)
+        ? await geofenceEvents(db, request.params.id, request.query.limit, request.viewer)
         : null;
       if (!events) throw notFound(`geofence ${request.params.id}`);
       return events;

@@ -35,7 +35,7 @@ export const machineHistoryRoutes: FastifyPluginAsync<MachineHistoryRoutesOption
   app.get(
     '/machines/:id/history',
     {
-      config: { access: ALL_ROLES, limit: 'tracks' },
+      config: { access: ALL_ROLES, limit: 'tracks', scopedBy: 'machine' },
       schema: {
         tags: ['location'],
         summary: 'A machine’s device health now and its daily engine hours and distance over the last days',

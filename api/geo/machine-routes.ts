@@ -82,7 +82,7 @@ export const machineRoutes: FastifyPluginAsync<MachineRoutesOptions> = async (ba
   app.get(
     '/machines/:id/sites',
     {
-      config: { access: ALL_ROLES },
+      config: { access: ALL_ROLES, scopedBy: 'machine' },
       schema: {
         tags: ['location'],
         summary:

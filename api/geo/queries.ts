@@ -6,6 +6,7 @@ import type { Sql } from '../../db/client.ts';
 import { deviceExists } from '../../db/devices.ts';
 import { PLATFORM_TIME_ZONE } from '../../shared/config.ts';
 import type { TrailFix } from '../../shared/geo-sites.ts';
+import { contractInScope, machineInScope, type Viewer } from '../auth/scope.ts';
 
 interface FixRow {
   ts: Date;
@@ -51,19 +52,31 @@ export async function machineTrail(
   return rows.map(toFix);
 }
 
-/** null when the device is unknown. */
+/**
+ * null when the device is unknown. Outside the scope all, only the fixes taken while the device sat
+ * on a machine in the viewer's scope: a box moved from another dealer's machine keeps that trail.
+ */
 export async function deviceTrack(
   db: Sql,
   deviceId: string,
   from: number,
   to: number,
+  viewer: Viewer,
 ): Promise<TrailFix[] | null> {
   if (!(await deviceExists(db, deviceId))) return null;
+  const params: unknown[] = [deviceId, new Date(from).toISOString(), new Date(to).toISOString()];
+  const inScope =
+    viewer.scope.kind === 'all'
+      ? 'true'
+      : `exists (select 1 from installation ti where ti.device_id = t.device_id
+                 and t.ts >= ti.installed_at and (ti.removed_at is null or t.ts <= ti.removed_at)
+                 and ${machineInScope(viewer, 'ti.machine_id', params)})`;
   const { rows } = await db.query<FixRow>(
     `select t.ts, t.lat, t.lon, t.spd, t.ign from telemetry t
      where t.device_id = $1 and t.ts >= $2::timestamptz and t.ts <= $3::timestamptz and ${USABLE}
+       and ${inScope}
      order by t.ts, t.seq`,
-    [deviceId, new Date(from).toISOString(), new Date(to).toISOString()],
+    params,
   );
   return rows.map(toFix);
 }
@@ -79,8 +92,14 @@ export interface RecoveryCandidate {
   ts: string;
 }
 
-/** Machines of active contracts at `minStage` or above with a last known position. */
-export async function recoveryCandidates(db: Sql, minStage: number): Promise<RecoveryCandidate[]> {
+/** Machines of active contracts in the viewer's scope at `minStage` or above with a last known position. */
+export async function recoveryCandidates(
+  db: Sql,
+  minStage: number,
+  viewer: Viewer,
+): Promise<RecoveryCandidate[]> {
+  const params: unknown[] = [minStage];
+  const inScope = contractInScope(viewer, 'c', params);
   const { rows } = await db.query<{
     machine_id: string;
     device_id: string;
@@ -95,8 +114,8 @@ export async function recoveryCandidates(db: Sql, minStage: number): Promise<Rec
      from contract c
      join installation i on i.machine_id = c.machine_id and i.removed_at is null
      join latest_position p on p.device_id = i.device_id
-     where c.status = 'active' and c.stage >= $1`,
-    [minStage],
+     where c.status = 'active' and c.stage >= $1 and ${inScope}`,
+    params,
   );
   return rows.map((r) => ({
     machineId: r.machine_id,

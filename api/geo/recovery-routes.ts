@@ -41,7 +41,7 @@ export const recoveryRoutes: FastifyPluginAsync<RecoveryRoutesOptions> = async (
     async (request) => {
       const { lat, lon, minStage, limit, datum } = request.query;
       const here = { lat, lon };
-      const ranked = (await recoveryCandidates(db, minStage))
+      const ranked = (await recoveryCandidates(db, minStage, request.viewer))
         .map((c) => ({ c, d: distanceM(here, c) }))
         .sort((a, b) => a.d - b.d || a.c.machineId.localeCompare(b.c.machineId))
         .slice(0, limit);

@@ -1,7 +1,9 @@
 /** Geofences in the database: create, change, delete (kept for their events), list; their events. */
+
 import { z } from 'zod';
 import type { Sql } from '../../db/client.ts';
 import { type FenceShape, FenceShapeSchema, fenceGeometry, geometryBBox } from '../../shared/geo.ts';
+import { deviceInScope, type Viewer } from '../auth/scope.ts';
 
 export const FENCE_PURPOSES = ['allowed_region', 'job_site', 'yard', 'restricted'] as const;
 
@@ -163,9 +165,13 @@ export async function geofenceEvents(
   db: Sql,
   id: string,
   limit: number,
+  viewer: Viewer,
 ): Promise<z.infer<typeof GeofenceEventSchema>[] | null> {
   const { rows: found } = await db.query('select 1 from geofence where id = $1', [id]);
   if (found.length === 0) return null;
+  // Only the events of boxes on machines in the viewer's scope.
+  const params: unknown[] = [id, limit];
+  const inScope = deviceInScope(viewer, 'e.device_id', params);
   const { rows } = await db.query<{
     id: string;
     geofence_id: string;
@@ -175,9 +181,9 @@ export async function geofenceEvents(
     lat: number;
     lon: number;
   }>(
-    `select id::text, geofence_id::text, device_id, kind, ts, lat, lon from geofence_event
-     where geofence_id = $1 order by ts desc, id desc limit $2`,
-    [id, limit],
+    `select e.id::text, e.geofence_id::text, e.device_id, e.kind, e.ts, e.lat, e.lon from geofence_event e
+     where e.geofence_id = $1 and ${inScope} order by e.ts desc, e.id desc limit $2`,
+    params,
   );
   return rows.map((r) => ({
     id: r.id,

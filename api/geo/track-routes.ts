@@ -34,7 +34,7 @@ export const trackRoutes: FastifyPluginAsync<TrackRoutesOptions> = async (base, 
   app.get(
     '/devices/:id/track',
     {
-      config: { access: ALL_ROLES, limit: 'tracks' },
+      config: { access: ALL_ROLES, limit: 'tracks', scopedBy: 'device' },
       schema: {
         tags: ['location'],
         summary: `A device's usable fixes between from and to (default the last 24 h, at most ${MAX_SPAN_DAYS} days) as GeoJSON, GPX or KML`,
@@ -55,7 +55,7 @@ export const trackRoutes: FastifyPluginAsync<TrackRoutesOptions> = async (base, 
       if (from > to) throw new HttpError(400, 'from is after to');
       if (to - from > MAX_SPAN_DAYS * DAY)
         throw new HttpError(400, `at most ${MAX_SPAN_DAYS} days at a time`);
-      const fixes = await deviceTrack(db, request.params.id, from, to);
+      const fixes = await deviceTrack(db, request.params.id, from, to, request.viewer);
       if (!fixes) throw notFound(`device ${request.params.id}`);
       const points = fixes.map((f) => ({ ...f, ...toDisplay(f, datum) }));
       const name = `${request.params.id} ${new Date(from).toISOString()} – ${new Date(to).toISOString()}`;

@@ -1,6 +1,7 @@
 /** Reads the fleet for the map: each device's newest fix joined to its machine's active contract. */
 import type { Sql } from '../../db/client.ts';
 import type { BBox, MachineCollection, MachineFeature, Stage } from '../../shared/map.ts';
+import { contractInScope, seesAll, type Viewer } from '../auth/scope.ts';
 
 export interface MachineQuery {
   minStage?: Stage | undefined;
@@ -31,8 +32,27 @@ interface Row {
   stage: number | null;
 }
 
-export async function findMachines(db: Sql, q: MachineQuery = {}): Promise<MachineCollection> {
+/**
+ * The viewer sees a machine when its current contract is in their scope; a machine without a
+ * contract (a box in stock, on a test bench) only with the scope all.
+ */
+export async function findMachines(
+  db: Sql,
+  viewer: Viewer,
+  q: MachineQuery = {},
+): Promise<MachineCollection> {
   const [w, s, e, n] = q.bbox ?? [null, null, null, null];
+  const params: unknown[] = [
+    q.minStage ?? null,
+    w,
+    s,
+    e,
+    n,
+    q.deviceIds ?? null,
+    q.dealerId ?? null,
+    q.province ?? null,
+  ];
+  const inScope = seesAll(viewer) ? 'true' : `c.id is not null and ${contractInScope(viewer, 'c', params)}`;
   const { rows } = await db.query<Row>(
     `select lp.device_id, lp.ts, lp.lat, lp.lon, lp.ign, lp.spd, lp.hrs, lp.rly,
             i.machine_id, c.id as contract_id, c.number as contract_number, cu.name as customer,
@@ -41,7 +61,7 @@ export async function findMachines(db: Sql, q: MachineQuery = {}): Promise<Machi
      left join installation i on i.device_id = lp.device_id and i.removed_at is null
      -- The machine's current contract: the active one, else the most recent (settled, closed).
      left join lateral (
-       select id, number, stage, customer_id, dealer_id from contract
+       select id, number, stage, customer_id, dealer_id, machine_id from contract
        where machine_id = i.machine_id
        order by (status = 'active') desc, start_date desc
        limit 1
@@ -56,8 +76,9 @@ export async function findMachines(db: Sql, q: MachineQuery = {}): Promise<Machi
        and ($6::text[] is null or lp.device_id = any($6::text[]))
        and ($7::text is null or d.id = $7::text)
        and ($8::text is null or d.province = $8::text)
+       and ${inScope}
      order by lp.device_id`,
-    [q.minStage ?? null, w, s, e, n, q.deviceIds ?? null, q.dealerId ?? null, q.province ?? null],
+    params,
   );
   return { type: 'FeatureCollection', features: rows.map(toFeature) };
 }

@@ -117,7 +117,7 @@ export const mapRoutes: FastifyPluginAsync<{ db: Database }> = async (app, { db 
         errors: q.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })),
       });
     }
-    return findMachines(db, {
+    return findMachines(db, request.viewer, {
       minStage: q.data.minStage as Stage | undefined,
       bbox: q.data.bbox as BBox | undefined,
       dealerId: q.data.dealer,

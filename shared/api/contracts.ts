@@ -160,6 +160,8 @@ export const ContractViewSchema = z.object({
   stageHistory: z.array(
     z.object({ from: StageSchema.nullable(), to: StageSchema, at: z.string(), reason: z.string() }),
   ),
+  /** Which personal data above is masked for the caller (shown in full only by a reveal). */
+  masked: z.object({ phone: z.boolean(), nationalId: z.boolean() }),
 });
 export type ContractView = z.infer<typeof ContractViewSchema>;
 
@@ -189,3 +191,27 @@ export const AccountsPageSchema = z.object({
 export type AccountRow = z.infer<typeof AccountRowSchema>;
 export type AccountsPage = z.infer<typeof AccountsPageSchema>;
 export type Activity = z.infer<typeof ActivitySchema>;
+
+/** A recovery agent sent to a case: who sent whom, when, until when, and whether it was ended early. */
+export const CaseAssignmentSchema = z.object({
+  id: z.string(),
+  contractId: z.string(),
+  agent: z.string(),
+  assignedBy: z.string(),
+  assignedAt: z.string(),
+  until: z.string(),
+  reason: z.string(),
+  revokedAt: z.string().nullable(),
+  revokedBy: z.string().nullable(),
+  /** Not revoked and not yet at its end: the agent sees the case. */
+  active: z.boolean(),
+});
+export type CaseAssignment = z.infer<typeof CaseAssignmentSchema>;
+
+/** The answer of a reveal: the customer's and guarantors' personal data in full. */
+export const RevealedSchema = z.object({
+  contractId: z.string(),
+  customer: z.object({ phone: z.string().nullable(), nationalId: z.string().nullable() }),
+  guarantors: z.array(z.object({ name: z.string(), phone: z.string().nullable() })),
+});
+export type Revealed = z.infer<typeof RevealedSchema>;

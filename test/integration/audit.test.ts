@@ -164,7 +164,7 @@ describe(`audit chain (${engineName})`, () => {
         'user.create',
         'system',
         `user:${u.username}`,
-        { userId: u.user.id, name: u.user.name, roles: ['collector'] },
+        { userId: u.user.id, name: u.user.name, roles: ['collector'], scope: { kind: 'all' } },
       ],
       ['auth.login', u.username, `user:${u.username}`, { userId: u.user.id }],
       [

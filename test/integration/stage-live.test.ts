@@ -1,7 +1,8 @@
 /**
  * A stage change reaches browsers live: a contract saved at stage 3, then cured by a payment, is
  * pushed over socket.io as `stages:update`, and the machine is re-pushed to the map with its new
- * stage — through the broker, as between api nodes. Embedded or real engines.
+ * stage — through the broker, as between api nodes; a socket whose scope holds none of it hears
+ * none of it. Embedded or real engines.
  */
 import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
@@ -31,8 +32,11 @@ const d = {
 describe(`stage changes pushed live on ${engineName}`, () => {
   let platform: TestPlatform;
   let socket: Socket<ServerToClientEvents>;
+  /** An agent assigned to nothing: its scope holds none of this, so it must hear none of it. */
+  let outsider: Socket<ServerToClientEvents>;
   const stages: StageChange[] = [];
   const features: MachineFeature[] = [];
+  const heardByOutsider: unknown[] = [];
 
   beforeAll(async () => {
     platform = await startTestPlatform();
@@ -53,12 +57,22 @@ describe(`stage changes pushed live on ${engineName}`, () => {
     socket = io(platform.url as string, { transports: ['websocket'], auth: { token } });
     socket.on('stages:update', (c) => stages.push(...c));
     socket.on('machines:update', (f) => features.push(...f));
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve);
-      socket.once('connect_error', reject);
+    const agent = await signedInAs(platform.url as string, platform.db, 'recovery_agent', {
+      kind: 'assigned',
     });
+    outsider = io(platform.url as string, { transports: ['websocket'], auth: { token: agent.token } });
+    outsider.on('stages:update', (c) => heardByOutsider.push(...c));
+    outsider.on('machines:update', (f) => heardByOutsider.push(...f));
+    for (const s of [socket, outsider]) {
+      await new Promise<void>((resolve, reject) => {
+        if (s.connected) return resolve();
+        s.once('connect', resolve);
+        s.once('connect_error', reject);
+      });
+    }
   });
   afterAll(async () => {
+    outsider?.close();
     socket?.close();
     await platform?.teardown();
   });
@@ -106,5 +120,7 @@ describe(`stage changes pushed live on ${engineName}`, () => {
     await until('map push at stage 0', () =>
       features.some((f) => f.properties.deviceId === d.deviceId && f.properties.stage === 0),
     );
+    // Each push went to the room of each scope with its own query: none to the outsider's.
+    expect(heardByOutsider).toEqual([]);
   });
 });

@@ -527,6 +527,8 @@ export class Run {
     if (!rig.network.boxOnline) await this.step({ a: 'online', online: true });
     // Every run ends with a cure by a bank file: the machine must be freed in time.
     await this.step({ a: 'pay', by: 'r1', how: 'import', part: 'all' });
+    if (!this.model.cured)
+      this.violations.push('the bank file that pays everything overdue did not cure the account');
     for (let day = 0; day < 6 && !(await this.quiet()); day++) await this.advance(DAY);
     if (!(await this.quiet()))
       this.violations.push('the machine is still held or a command still open 6 days after the final cure');

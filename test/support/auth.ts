@@ -6,6 +6,7 @@ import type { ScryptCost } from '../../api/auth/password.ts';
 import { createUser } from '../../api/auth/users.ts';
 import type { Sql } from '../../db/client.ts';
 import type { Role } from '../../shared/roles.ts';
+import type { Scope } from '../../shared/scope.ts';
 
 /** A JWT_SECRET for platforms started by tests on PostgreSQL, where one must be configured. */
 export const TEST_JWT_SECRET = 'test-only-secret-not-for-production-0123456789';
@@ -56,11 +57,19 @@ export interface TestUser {
   password: string;
 }
 
-/** Creates a user holding `roles` with a fresh username and password. */
+/**
+ * Creates a user holding `roles` with a fresh username and password. Scope all unless given: the
+ * tests of scopes (rbac.test.ts, scopes.test.ts) pass theirs, the others test something else.
+ */
 export async function createTestUser(
   db: Sql,
   roles: Role | Role[],
-  { username, password, cost }: { username?: string; password?: string; cost?: ScryptCost } = {},
+  {
+    username,
+    password,
+    cost,
+    scope,
+  }: { username?: string; password?: string; cost?: ScryptCost; scope?: Scope } = {},
 ): Promise<TestUser> {
   const list = Array.isArray(roles) ? roles : [roles];
   const name = username ?? `${list[0]}-${randomBytes(4).toString('hex')}`.replace(/_/g, '-');
@@ -72,12 +81,19 @@ export async function createTestUser(
       name: `Test ${list.join(' + ')}`,
       password: pass,
       roles: list,
+      scope: scope ?? { kind: 'all' },
     },
     'system',
     cost,
   );
   return {
-    user: { id: stored.id, username: stored.username, name: stored.name, roles: stored.roles },
+    user: {
+      id: stored.id,
+      username: stored.username,
+      name: stored.name,
+      roles: stored.roles,
+      scope: stored.scope,
+    },
     username: stored.username,
     password: pass,
   };
@@ -88,7 +104,8 @@ export async function signedInAs(
   target: FastifyInstance | string,
   db: Sql,
   roles: Role | Role[],
+  scope?: Scope,
 ): Promise<SignedIn & { password: string }> {
-  const u = await createTestUser(db, roles);
+  const u = await createTestUser(db, roles, { scope });
   return { ...(await loginAs(target, u.username, u.password)), password: u.password };
 }

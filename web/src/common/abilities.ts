@@ -4,6 +4,7 @@
  * avoids showing buttons that would be refused.
  */
 import type { Role } from '../../../shared/roles.ts';
+import { REVEALERS } from '../../../shared/scope.ts';
 
 export type Page = 'map' | 'nearest' | 'accounts' | 'approvals' | 'alerts' | 'audit';
 
@@ -18,6 +19,8 @@ export interface Abilities {
   approveCommands: boolean;
   acknowledgeAlerts: boolean;
   readAudit: boolean;
+  /** Show a case's masked personal data in full, with a reason (audited). */
+  revealPersonalData: boolean;
 }
 
 const PAGES_BY_ROLE: Record<Role, Page[]> = {
@@ -42,5 +45,6 @@ export function abilitiesOf(roles: readonly Role[]): Abilities {
     approveCommands: has('risk_manager'),
     acknowledgeAlerts: has('collector', 'recovery_agent', 'risk_manager', 'admin'),
     readAudit: has('auditor', 'admin'),
+    revealPersonalData: has(...REVEALERS),
   };
 }

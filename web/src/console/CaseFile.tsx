@@ -5,7 +5,7 @@
  */
 import { type FormEvent, useState } from 'react';
 import type { CommandSummary } from '../../../shared/api/commands.ts';
-import type { Activity, ContractView } from '../../../shared/api/contracts.ts';
+import type { Activity, ContractView, Revealed } from '../../../shared/api/contracts.ts';
 import { ACTIVITY_KINDS, CHANNELS } from '../../../shared/collections.ts';
 import { postJson } from '../api.ts';
 import type { Abilities } from '../common/abilities.ts';
@@ -70,6 +70,11 @@ export function CaseFile({
               }
             />
             <Row
+              label={t('caseFile.nationalId')}
+              value={c.customer.nationalId ?? t('common.none')}
+              testId="case-national-id"
+            />
+            <Row
               label={t('caseFile.machine')}
               value={`${c.machine.make} ${c.machine.model} · ${c.machine.serial}`}
             />
@@ -88,6 +93,9 @@ export function CaseFile({
               testId="case-next-action"
             />
           </dl>
+          {abilities.revealPersonalData && (c.masked.nationalId || c.masked.phone) && (
+            <Reveal contractId={c.id} />
+          )}
           {device && (
             <button
               type="button"
@@ -212,6 +220,52 @@ function Schedule({ contract: c, f }: { contract: ContractView; f: Formatters })
         ))}
       </tbody>
     </table>
+  );
+}
+
+/** Showing the masked personal data in full: only with a reason, which goes to the audit chain. */
+function Reveal({ contractId }: { contractId: string }) {
+  const { t } = useFormat();
+  const [reason, setReason] = useState('');
+  const [shown, setShown] = useState<Revealed | null>(null);
+  const [status, setStatus] = useState<string | null>(null);
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    setStatus(null);
+    try {
+      setShown(
+        await postJson<Revealed>(`/api/contracts/${encodeURIComponent(contractId)}/reveal`, {
+          reason: reason.trim(),
+        }),
+      );
+    } catch (err) {
+      setStatus((err as Error).message);
+    }
+  };
+  if (shown) {
+    return (
+      <dl className="figures" data-testid="revealed">
+        <Row label={t('caseFile.nationalId')} value={shown.customer.nationalId ?? t('common.none')} />
+        <Row label={t('panel.phone')} value={shown.customer.phone ?? t('common.none')} />
+        {shown.guarantors.map((g) => (
+          <Row
+            key={g.name}
+            label={t('panel.guarantor')}
+            value={`${g.name} · ${g.phone ?? t('common.none')}`}
+          />
+        ))}
+      </dl>
+    );
+  }
+  return (
+    <form className="reveal" data-testid="reveal" onSubmit={(e) => void submit(e)}>
+      <label>
+        {t('caseFile.revealReason')}
+        <input value={reason} minLength={10} required onChange={(e) => setReason(e.target.value)} />
+      </label>
+      <button type="submit">{t('caseFile.reveal')}</button>
+      {status && <output>{status}</output>}
+    </form>
   );
 }
 

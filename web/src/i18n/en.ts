@@ -165,6 +165,9 @@ export const en = {
     next: 'Next',
   },
   caseFile: {
+    nationalId: 'National id',
+    reveal: 'Show in full',
+    revealReason: 'Why (kept in the audit log)',
     title: 'Case file {{number}}',
     machine: 'Machine',
     outstanding: 'Outstanding',

@@ -160,6 +160,9 @@ export const zhCN: Resources = {
     next: '下一页',
   },
   caseFile: {
+    nationalId: '身份证号',
+    reveal: '显示完整信息',
+    revealReason: '原因（记入审计日志）',
     title: '案卷 {{number}}',
     machine: '设备',
     outstanding: '未结清',
