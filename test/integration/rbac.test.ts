@@ -274,7 +274,7 @@ async function seed(t: TestApp) {
     ['B', 2],
     ['X', 3],
   ] as const) {
-    await q(`insert into device (id, token_hash) values ($1, 'x')`, [`DEV-${x}`]);
+    await q(`insert into device (id, token_hash) values ($1, null)`, [`DEV-${x}`]);
     await q(
       `insert into machine (id, make, model, type, serial) values ($1, 'Sany', 'SY215C', 'excavator', $2)`,
       [`MCH-${x}`, `PIN-${x}`],
