@@ -3,7 +3,6 @@
  * which personal data their roles see in full. Pure; the api turns a scope into a filter in each
  * query (api/auth/scope-sql.ts) and masks personal data with the functions here.
  */
-import { z } from 'zod';
 import type { Role } from './roles.ts';
 
 export const SCOPE_KINDS = ['all', 'dealers', 'assigned'] as const;
@@ -14,15 +13,6 @@ export type Scope =
   | { kind: 'dealers'; dealerIds: string[] }
   /** Recovery agents: the contracts assigned to them, while the assignment runs. */
   | { kind: 'assigned' };
-
-export const ScopeSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('all') }),
-  z.object({
-    kind: z.literal('dealers'),
-    dealerIds: z.array(z.string().trim().min(1).max(64)).min(1).max(500),
-  }),
-  z.object({ kind: z.literal('assigned') }),
-]);
 
 /** A new user's scope when none is given: agents see what they are sent to, others everything. */
 export function defaultScope(roles: readonly Role[]): Scope {

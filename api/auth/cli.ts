@@ -16,9 +16,10 @@ import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { openDatabase } from '../../db/client.ts';
 import { migrate } from '../../db/migrate.ts';
+import { ScopeSchema } from '../../shared/api/users.ts';
 import { type Config, parseConfig } from '../../shared/config.ts';
 import { isRole, ROLES, type Role } from '../../shared/roles.ts';
-import { describeScope, type Scope, ScopeSchema } from '../../shared/scope.ts';
+import { describeScope, type Scope } from '../../shared/scope.ts';
 import { DEMO_PASSWORD, DEMO_USERS, ensureDemoUsers } from './demo-users.ts';
 import { unlockUser } from './throttle.ts';
 import {

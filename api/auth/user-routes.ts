@@ -2,8 +2,8 @@
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
+import { ScopeSchema } from '../../shared/api/users.ts';
 import { ROLES, type Role } from '../../shared/roles.ts';
-import { ScopeSchema } from '../../shared/scope.ts';
 import { notFound } from '../http/errors.ts';
 import { ErrorSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';

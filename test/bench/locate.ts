@@ -171,7 +171,7 @@ async function provision(db: Database, fleet: SimMachine[]): Promise<void> {
   for (const m of fleet) {
     const id = m.identity;
     const stage = stageOf(id.index);
-    await db.query(`insert into device (id, token_hash) values ($1, 'bench')`, [id.deviceId]);
+    await db.query(`insert into device (id, token_hash) values ($1, null)`, [id.deviceId]);
     await db.query(
       'insert into machine (id, make, model, type, serial, year) values ($1, $2, $3, $4, $5, $6)',
       [id.machineId, id.make, id.model, id.type, id.pin, id.year],

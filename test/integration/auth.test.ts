@@ -38,6 +38,7 @@ describe(`sign-in (${engineName})`, () => {
       username: u.username,
       name: u.user.name,
       roles: ['risk_manager', 'collector'],
+      scope: { kind: 'all' },
     });
     const expires = Date.parse(body.expiresAt);
     expect(expires).toBeGreaterThan(before + 3500_000);

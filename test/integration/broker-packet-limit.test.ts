@@ -17,7 +17,7 @@ import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 const run = `${process.pid}${Date.now() % 100000}`;
 const box = {
   deviceId: `PL${run}`,
-  token: `token-${run}-packet-limit`,
+  token: `token-${run}-packet-limit-0123456789abcdef`,
   machine: {
     id: `MPL${run}`,
     make: 'Sany',

@@ -29,7 +29,7 @@ export async function seedMachine(
 ): Promise<SeededMachine> {
   const deviceId = `LOC-${n}`;
   const machineId = `MCH-LOC-${n}`;
-  await db.query(`insert into device (id, token_hash) values ($1, 'x')`, [deviceId]);
+  await db.query(`insert into device (id, token_hash) values ($1, null)`, [deviceId]);
   await db.query(
     `insert into machine (id, make, model, type, serial) values ($1, 'Sany', 'SY215C', 'excavator', $2)`,
     [machineId, `PIN-${n}`],

@@ -1,6 +1,7 @@
 /** Masks of personal data and the scope a new user starts with (shared/scope.ts). */
 import { describe, expect, it } from 'vitest';
-import { defaultScope, maskNationalId, maskPhone, ScopeSchema, seesPhones } from '../../shared/scope.ts';
+import { ScopeSchema } from '../../shared/api/users.ts';
+import { defaultScope, maskNationalId, maskPhone, seesPhones } from '../../shared/scope.ts';
 
 describe('masking personal data', () => {
   it('keeps the region and the last four of a national id, never the birth date', () => {
