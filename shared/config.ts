@@ -389,7 +389,8 @@ export function configProblems(c: Config): string[] {
   }
   if (
     c.DATABASE_URL !== undefined &&
-    (c.ROLES.includes('api') || c.MQTT_URL === undefined) &&
+    // The api signs commands; the simulator provisions its boxes; the embedded broker checks tokens.
+    (c.ROLES.includes('api') || c.ROLES.includes('sim') || c.MQTT_URL === undefined) &&
     c.KEY_ENCRYPTION_KEY === undefined
   ) {
     problems.push(

@@ -170,6 +170,21 @@ export class SimDevice {
     this.stopped = true;
     if (!this.begun) return;
     if (this.linkDown) return; // already cut off, the last will has spoken
+    if (!this.client.connected && !this.client.disconnected) {
+      // A connection under way is let finish (or fail) first: ending it before its CONNACK is
+      // handled makes mqtt.js throw from inside its connack handler.
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.client.off('connect', done);
+          this.client.off('close', done);
+          resolve();
+        };
+        const timer = setTimeout(done, 2000);
+        this.client.once('connect', done);
+        this.client.once('close', done);
+      });
+    }
     if (!this.client.connected) {
       // Nothing to say goodbye over; just stop the reconnect loop.
       await this.client.endAsync(true).catch(() => {});

@@ -28,7 +28,12 @@ import {
   REQUIRE_BROWSER,
   watchPage,
 } from '../support/browser.ts';
-import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
+import {
+  realBroker,
+  type ScratchDatabase,
+  scratchDatabase,
+  TEST_KEY_ENCRYPTION_KEY,
+} from '../support/engines.ts';
 import { TEST_WEB_ROOT } from './build-web.ts';
 
 const SIM_DEVICES = 20;
@@ -122,7 +127,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
         DATABASE_URL: scratch.url,
         INGEST_CLIENT_ID,
         INGEST_SHARE_GROUP: INGEST_CLIENT_ID,
-        ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET } : {}),
+        ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET, KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
       },
       process.env,
       { webRoot: TEST_WEB_ROOT },

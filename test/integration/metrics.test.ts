@@ -27,12 +27,15 @@ const d = {
   },
 };
 
+/** Prometheus's scrape token (without one, /metrics is off on PostgreSQL). */
+const METRICS_TOKEN = 'metrics-test-token-0123456789';
+
 describe(`metrics endpoint on ${engineName}`, () => {
   let platform: TestPlatform;
   let client: MqttClient | null = null;
 
   beforeAll(async () => {
-    platform = await startTestPlatform();
+    platform = await startTestPlatform({ METRICS_TOKEN });
     await provisionDevices(platform.db, [d]);
   });
   afterAll(async () => {
@@ -41,7 +44,9 @@ describe(`metrics endpoint on ${engineName}`, () => {
   });
 
   const scrape = async () => {
-    const res = await fetch(`${platform.url}/metrics`);
+    const res = await fetch(`${platform.url}/metrics`, {
+      headers: { authorization: `Bearer ${METRICS_TOKEN}` },
+    });
     expect(res.status).toBe(200);
     return { contentType: res.headers.get('content-type') ?? '', text: await res.text() };
   };

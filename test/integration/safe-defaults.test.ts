@@ -12,7 +12,7 @@ import { SIM_TOKEN_KEY_FILE } from '../../api/auth/secret.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import { deviceTokenFor, seedTokenKey } from '../../simulators/identity.ts';
 import { runUnique } from '../support/broker-sessions.ts';
-import { realBroker, scratchDatabase } from '../support/engines.ts';
+import { realBroker, scratchDatabase, TEST_KEY_ENCRYPTION_KEY } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 
 /** An address of this machine that others on its network reach; none on a machine without one. */
@@ -81,6 +81,7 @@ describe('simulated device tokens', () => {
       SIM_ID_PREFIX: idPrefix,
       DATA_DIR: dataDir,
       DATABASE_URL: url,
+      ...(url ? { KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
       LOG_LEVEL: 'silent',
       ...extra,
     });

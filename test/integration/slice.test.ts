@@ -53,7 +53,8 @@ describe(`telemetry slice on ${engineName}`, () => {
     (await machines(query)).features.find((f) => f.properties.deviceId === deviceId);
 
   beforeAll(async () => {
-    platform = await startTestPlatform();
+    // /docs is off by default on PostgreSQL; its JSON is the big answer this test compresses.
+    platform = await startTestPlatform({ API_DOCS: 'on' });
     token = (await signedInAs(platform.url, platform.db, 'recovery_agent')).token;
     await provisionDevices(platform.db, [device(1), device(2), device(3)]);
   });

@@ -210,6 +210,10 @@ describe('configuration', () => {
     ]);
     // An ingest-only process opens no secrets.
     expect(problems({ DATABASE_URL: db, MQTT_URL: 'mqtt://m:1883', ROLES: 'ingest' })).toEqual([]);
+    // The simulator provisions its boxes, whose keys are wrapped.
+    expect(problems({ DATABASE_URL: db, MQTT_URL: 'mqtt://m:1883', ROLES: 'sim' })).toEqual([
+      expect.stringMatching(/^KEY_ENCRYPTION_KEY: required when DATABASE_URL/),
+    ]);
     // Embedded: the platform keeps its own key in DATA_DIR.
     expect(problems({})).toEqual([]);
     for (const bad of ['short', hex.slice(2), `${base64}AAAA`, 'z'.repeat(64)]) {
