@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import { createFleet, deviceIdFor, deviceTokenFor, seedTokenKey } from '../../simulators/fleet.ts';
@@ -29,6 +28,7 @@ import {
   watchPage,
 } from '../support/browser.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase } from '../support/engines.ts';
+import { demoSignIns } from '../support/platform.ts';
 import { TEST_WEB_ROOT } from './build-web.ts';
 
 const SIM_DEVICES = 20;
@@ -130,7 +130,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
     if (platform.url === null) throw new Error('the platform started without its api');
     url = platform.url;
     // On PostgreSQL the demo users exist only when asked for (npm run users -- demo).
-    if (scratch.url) await ensureDemoUsers(platform.db);
+    await demoSignIns(platform);
     token = (await loginAs(url, 'agent')).token;
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
