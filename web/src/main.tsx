@@ -1,4 +1,5 @@
 /** Entry point: languages, the basemap; once someone signs in, the live fleet and the app. */
+import './zod-jitless.ts';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import './styles.css';
 import './layout.css';
