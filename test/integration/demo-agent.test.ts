@@ -3,16 +3,18 @@
  * it (demo sign-ins, a simulated fleet with its contracts) sends it to the fleet's stage-3 cases as
  * real assignments, with an end date, in the audit chain; signed in as `agent`, the accounts list,
  * the map and one contract by id show those cases and nothing else, and a restart adds no second
- * assignment.
+ * assignment. A demo agent made by an earlier version with the scope `all` is narrowed.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
+import { createUser, findUserByUsername, setUserScope } from '../../api/auth/users.ts';
 import { DEMO_ASSIGNER, DEMO_ASSIGNMENT_DAYS } from '../../api/contracts/demo-assignments.ts';
 import type { AccountsPage, CaseAssignment } from '../../shared/api/contracts.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import { deviceIdFor, deviceTokenFor, seedTokenKey } from '../../simulators/identity.ts';
 import { authHeader, loginAs } from '../support/auth.ts';
 import { forgetDevices, runUnique } from '../support/broker-sessions.ts';
-import { engineName, realBroker } from '../support/engines.ts';
+import { engineName, realBroker, scratchDatabase } from '../support/engines.ts';
 import { demoSignIns, startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -138,5 +140,34 @@ describe(`the demo recovery agent (${engineName})`, () => {
     await platform.restart();
     await demoSignIns(platform.current);
     expect(await assignmentRows()).toEqual(stage3);
+  });
+});
+
+describe(`a demo agent made with the scope all by an earlier version (${engineName})`, () => {
+  it('is narrowed to its assigned cases at the next start, unless its scope was set on purpose', async () => {
+    const scratch = await scratchDatabase();
+    const db = await scratch.open();
+    try {
+      const agent = {
+        username: 'agent',
+        name: 'Wang Lei',
+        roles: ['recovery_agent' as const],
+        password: 'demo',
+      };
+      await createUser(db, { ...agent, scope: { kind: 'all' } }, 'system:demo-users');
+      await ensureDemoUsers(db);
+      expect((await findUserByUsername(db, 'agent'))?.scope).toEqual({ kind: 'assigned' });
+      const { rows } = await db.query<{ actor: string }>(
+        `select actor from audit_log where action = 'user.scope' and subject = 'user:agent'`,
+      );
+      expect(rows).toEqual([{ actor: 'system:demo-users' }]);
+
+      await setUserScope(db, 'agent', { kind: 'all' }, 'admin');
+      await ensureDemoUsers(db);
+      expect((await findUserByUsername(db, 'agent'))?.scope).toEqual({ kind: 'all' });
+    } finally {
+      await db.close();
+      await scratch.drop();
+    }
   });
 });
