@@ -17,8 +17,9 @@ const REASON = 'demo: locate the machine, stage 3';
 
 /**
  * Assigns the demo agent to those of `contractIds` that are active at stage 3 and have no running
- * assignment to it yet (so a restart adds nothing, and an expired one is renewed). Returns the
- * contracts assigned now; none when there is no demo agent.
+ * assignment to it yet (so a restart adds nothing, and an expired one is renewed), leaving out a
+ * case someone took it off (a revoked assignment is a decision the demo does not undo). Returns
+ * the contracts assigned now; none when there is no demo agent.
  */
 export async function assignDemoAgent(
   db: Sql,
@@ -30,8 +31,8 @@ export async function assignDemoAgent(
      where c.id = any($1::text[]) and c.status = 'active' and c.stage = 3
        and exists (select 1 from app_user u where u.username = $2 and u.disabled_at is null)
        and not exists (select 1 from case_assignment a join app_user u on u.id = a.agent_id
-                       where a.contract_id = c.id and u.username = $2 and a.revoked_at is null
-                         and a.assigned_until > $3::timestamptz)
+                       where a.contract_id = c.id and u.username = $2
+                         and (a.revoked_at is not null or a.assigned_until > $3::timestamptz))
      order by c.id`,
     [contractIds, DEMO_AGENT, new Date(now).toISOString()],
   );

@@ -135,11 +135,25 @@ describe(`the demo recovery agent (${engineName})`, () => {
     expect(verify.body.ok).toBe(true);
   });
 
-  it('keeps its running assignments over a restart, adding none', async () => {
+  it('keeps its running assignments over a restart, adding none, and does not undo a revocation', async () => {
     expect(await assignmentRows()).toEqual(stage3);
+    const taken = stage3.at(-1)!;
+    const [running] = (await get<CaseAssignment[]>(`/api/contracts/${taken}/assignments`, 'risk1')).body;
+    const { token } = await loginAs(platform.url, 'risk1');
+    const revoked = await fetch(
+      new URL(`/api/contracts/${taken}/assignments/${running!.id}/revoke`, platform.url),
+      {
+        method: 'POST',
+        headers: { ...authHeader(token), 'content-type': 'application/json' },
+        body: JSON.stringify({ reason: 'another agent takes it' }),
+      },
+    );
+    expect(revoked.status).toBe(200);
     await platform.restart();
     await demoSignIns(platform.current);
     expect(await assignmentRows()).toEqual(stage3);
+    const agent = await get<AccountsPage>('/api/accounts?pageSize=500', 'agent');
+    expect(agent.body.items.map((i) => i.contractId).sort()).toEqual(stage3.filter((id) => id !== taken));
   });
 });
 
