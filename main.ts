@@ -10,6 +10,7 @@ import pino, { type Logger } from 'pino';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 import { DEMO_PASSWORD } from './api/auth/demo-users.ts';
 import { loadOrCreateSecret, SIM_TOKEN_KEY_FILE } from './api/auth/secret.ts';
+import { assignDemoAgent } from './api/contracts/demo-assignments.ts';
 import { saveContracts } from './api/contracts/store.ts';
 import { provisionDevices } from './api/devices/store.ts';
 import { startApi } from './api/start.ts';
@@ -106,7 +107,17 @@ export async function startPlatform(
             logger: logger.child({ role: 'sim' }),
             tokenKey: config.SIM_TOKEN_KEY ?? loadOrCreateSecret(config.DATA_DIR, SIM_TOKEN_KEY_FILE),
             provision: (devices) => provisionDevices(db, devices),
-            saveContracts: (contracts, asOf) => saveContracts(db, contracts, asOf, 'demo'),
+            saveContracts: async (contracts, asOf) => {
+              await saveContracts(db, contracts, asOf, 'demo');
+              // Where the demo sign-ins exist, the demo agent works the stage-3 cases, like a real one.
+              if (api && api.demoUsers.length > 0) {
+                await assignDemoAgent(
+                  db,
+                  contracts.map((c) => c.id),
+                  (now ?? Date.now)(),
+                );
+              }
+            },
           })
         : null;
     if (fleet) stops.push(() => fleet.stop());

@@ -6,13 +6,14 @@
 import type { Sql } from '../../db/client.ts';
 import type { Role } from '../../shared/roles.ts';
 import type { Scope } from '../../shared/scope.ts';
-import { createUser, findUserByUsername, UserInputError } from './users.ts';
+import { createUser, findUserByUsername, setUserScope, UserInputError } from './users.ts';
 
 export const DEMO_PASSWORD = 'demo';
 
 /**
- * Scope all for each, the agent included: the demo shows the whole simulated fleet to every role
- * (a real recovery agent starts on the cases assigned to it, shared/scope.ts defaultScope).
+ * Each with the scope a real user of its roles starts with (shared/scope.ts defaultScope): the
+ * desk, risk, audit and admin see every dealer; the agent sees only the cases it is sent to (the
+ * embedded demo sends it to the fleet's stage-3 cases, api/contracts/demo-assignments.ts).
  */
 export const DEMO_USERS: readonly { username: string; name: string; roles: Role[]; scope: Scope }[] = [
   {
@@ -21,7 +22,12 @@ export const DEMO_USERS: readonly { username: string; name: string; roles: Role[
     roles: ['collector'],
     scope: { kind: 'all' },
   },
-  { username: 'agent', name: 'Wang Lei (field recovery)', roles: ['recovery_agent'], scope: { kind: 'all' } },
+  {
+    username: 'agent',
+    name: 'Wang Lei (field recovery)',
+    roles: ['recovery_agent'],
+    scope: { kind: 'assigned' },
+  },
   { username: 'risk1', name: 'Li Na (risk)', roles: ['risk_manager'], scope: { kind: 'all' } },
   { username: 'risk2', name: 'Zhao Min (risk)', roles: ['risk_manager'], scope: { kind: 'all' } },
   { username: 'auditor', name: 'Sun Hui (audit)', roles: ['auditor'], scope: { kind: 'all' } },
@@ -31,7 +37,11 @@ export const DEMO_USERS: readonly { username: string; name: string; roles: Role[
 /** Creates the demo users that do not exist yet (hashing in parallel); returns the ones created. */
 export async function ensureDemoUsers(db: Sql): Promise<string[]> {
   const missing = [];
-  for (const u of DEMO_USERS) if (!(await findUserByUsername(db, u.username))) missing.push(u);
+  for (const u of DEMO_USERS) {
+    const stored = await findUserByUsername(db, u.username);
+    if (!stored) missing.push(u);
+    else if (stored.scope.kind === 'all' && u.scope.kind === 'assigned') await narrowEarlierDemoAgent(db, u);
+  }
   const created = await Promise.all(
     missing.map(async (u) => {
       try {
@@ -45,4 +55,17 @@ export async function ensureDemoUsers(db: Sql): Promise<string[]> {
     }),
   );
   return created.filter((u): u is string => u !== null);
+}
+
+/**
+ * Earlier versions made the demo agent with the scope `all`, so a data folder made then would go on
+ * showing every dealer's cases to it. Narrowed to its own scope (audited as user.scope), unless
+ * someone set that scope on purpose since: then a user.scope row names it, and it is left alone.
+ */
+async function narrowEarlierDemoAgent(db: Sql, u: (typeof DEMO_USERS)[number]): Promise<void> {
+  const { rows } = await db.query(
+    `select 1 from audit_log where action = 'user.scope' and subject = $1 limit 1`,
+    [`user:${u.username}`],
+  );
+  if (rows.length === 0) await setUserScope(db, u.username, u.scope, 'system:demo-users');
 }

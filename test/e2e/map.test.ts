@@ -1,8 +1,9 @@
 /**
  * Browser smoke test of the recovery map: the whole platform (embedded broker and database,
  * ingest, api serving the tests' web build, a simulated fleet) and the built web app in headless Chromium.
- * It signs in as the demo recovery agent first, as a person would, and waits on facts — machines
- * actually rendered by MapLibre — never on sleeps.
+ * It signs in as the demo recovery agent first, as a person would (who sees only the machines of
+ * the cases it is sent to), then as the desk, and waits on facts — machines actually rendered by
+ * MapLibre — never on sleeps.
  *
  * Needs Chromium at /usr/bin/chromium (or CHROMIUM_PATH). Without it the test is skipped with a
  * warning, unless REQUIRE_BROWSER=1, which makes a missing browser a failure (CI).
@@ -12,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import type { MachineCollection } from '../../shared/map.ts';
 import { createFleet, deviceIdFor, deviceTokenFor, seedTokenKey } from '../../simulators/fleet.ts';
@@ -34,6 +34,7 @@ import {
   scratchDatabase,
   TEST_KEY_ENCRYPTION_KEY,
 } from '../support/engines.ts';
+import { demoSignIns } from '../support/platform.ts';
 import { TEST_WEB_ROOT } from './build-web.ts';
 
 const SIM_DEVICES = 20;
@@ -135,7 +136,7 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
     if (platform.url === null) throw new Error('the platform started without its api');
     url = platform.url;
     // On PostgreSQL the demo users exist only when asked for (npm run users -- demo).
-    if (scratch.url) await ensureDemoUsers(platform.db);
+    await demoSignIns(platform);
     token = (await loginAs(url, 'agent')).token;
 
     browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
@@ -208,10 +209,40 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
     await page.screenshot({ path: join(OUTPUT, 'map-signed-in.png') });
   });
 
-  it('draws the simulated fleet on the offline basemap, live', async () => {
-    // A recovery agent starts on the stage-3 machines; all stages for the whole fleet.
+  it("shows the agent the machines of its cases only, then the desk's whole fleet", async () => {
+    // A recovery agent starts on the stage-3 machines; the demo sent it to the stage-3 cases.
     expect(await page.getByTestId('stage-filter-3').getAttribute('aria-pressed')).toBe('true');
     await page.getByTestId('stage-filter-0').click();
+    const { rows } = await platform!.db.query<{ device_id: string }>(
+      `select i.device_id from case_assignment a join contract c on c.id = a.contract_id
+       join installation i on i.machine_id = c.machine_id and i.removed_at is null`,
+    );
+    const assigned = rows.map((r) => r.device_id);
+    const expected = reporting.filter((id) => assigned.includes(id));
+    expect(expected.length).toBeGreaterThan(0);
+    expect(expected.length).toBeLessThan(reporting.length);
+    await waitForRendered(expected.length, 90_000);
+    const ids = await rendered();
+    expect(ids.filter((id) => !assigned.includes(id))).toEqual([]);
+    expect(expected.filter((id) => !ids.includes(id))).toEqual([]);
+    expect((await api('/api/map/machines')).features.every((f) => f.properties.stage === 3)).toBe(true);
+    await page.screenshot({ path: join(OUTPUT, 'map-agent.png') });
+
+    // The rest of this file is about the map, not the scope: the desk, which sees every dealer.
+    await page.getByTestId('logout').click();
+    await page.getByTestId('login-form').waitFor({ timeout: 10_000 });
+    await page.fill('input[name=username]', 'collector');
+    await page.fill('input[name=password]', 'demo');
+    await page.click('button[type=submit]');
+    await page.getByTestId('session-bar').waitFor({ timeout: 10_000 });
+    await page.getByTestId('nav-map').click(); // the desk lands on its accounts
+    token = (await loginAs(url, 'collector')).token;
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('draws the simulated fleet on the offline basemap, live', async () => {
+    // The desk starts on every stage.
+    expect(await page.getByTestId('stage-filter-0').getAttribute('aria-pressed')).toBe('true');
     // Every simulated machine is in China, which the map fits at start: every box in coverage
     // must be drawn.
     await waitForRendered(reporting.length, 90_000);

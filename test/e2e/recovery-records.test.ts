@@ -60,6 +60,21 @@ describe.skipIf(SKIP_BROWSER)('recovery records in Chromium', () => {
     // simplifying map would drop from view (it did once). The box is the test's own, so the trail
     // is there at once instead of after a parked fleet box's next reports, 5-10 minutes apart.
     const box = await trailDesk.stage3Box(1, { warned: false });
+    // The box has sat on the machine since yesterday (an agent sees only the fixes a box took on a
+    // machine of its cases), and the agent is sent to the case, like the demo's own stage-3 cases.
+    await e2e.platform.db.query(
+      `update installation set installed_at = now() - interval '1 day' where device_id = $1`,
+      [box.deviceId],
+    );
+    await e2e.post(
+      `/api/contracts/${box.contractId}/assignments`,
+      {
+        agent: 'agent',
+        until: new Date(Date.now() + 86_400_000).toISOString(),
+        reason: 'find the parked machine',
+      },
+      'risk1',
+    );
     box.device.start();
     const hourAgo = Date.now() - 3_600_000;
     const scatter = [0, 1, -1, 2, 0, 1, 1];

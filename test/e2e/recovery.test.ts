@@ -99,8 +99,13 @@ describe.skipIf(SKIP_BROWSER)('recovery agent in Chromium', () => {
   });
 
   it("shows only the chosen dealer's machines, then the chosen region's, without reloading the fleet", async () => {
-    await page.getByTestId('stage-filter-0').click();
-    await page.waitForSelector('[data-testid=map-panel][data-machine-count]', { timeout: 30_000 });
+    // Filters over the whole fleet: the desk, which sees every dealer (the agent sees its cases only).
+    const { context, page: desk, errors: deskErrors } = await e2e.open();
+    await e2e.signIn(desk, 'collector');
+    await desk.getByTestId('nav-map').click();
+    const rendered = () => desk.evaluate(() => window.__recovery?.renderedMachineIds() ?? []);
+    await desk.getByTestId('stage-filter-0').click();
+    await desk.waitForSelector('[data-testid=map-panel][data-machine-count]', { timeout: 30_000 });
     const fleet = (await e2e.api<MachineCollection>('/api/map/machines')).features;
     const perDealer = new Map<string, number>();
     for (const f of fleet) {
@@ -127,13 +132,13 @@ describe.skipIf(SKIP_BROWSER)('recovery agent in Chromium', () => {
     const onRequest = (r: { url(): string }) => {
       if (r.url().includes('/api/map/machines')) fleetRequests.push(r.url());
     };
-    page.on('request', onRequest);
+    desk.on('request', onRequest);
     try {
-      const option = page.locator(`[data-testid=dealer-filter] option[value="${dealerId}"]`);
+      const option = desk.locator(`[data-testid=dealer-filter] option[value="${dealerId}"]`);
       expect(await option.textContent()).toContain(
         fleet.find((f) => f.properties.dealerId === dealerId)!.properties.dealer,
       );
-      await page.getByTestId('dealer-filter').selectOption(dealerId);
+      await desk.getByTestId('dealer-filter').selectOption(dealerId);
       const dealers = await drawsExactly(`?dealer=${encodeURIComponent(dealerId)}`);
       const byId = new Map(
         (await e2e.api<MachineCollection>('/api/map/machines')).features.map((f) => [
@@ -143,30 +148,31 @@ describe.skipIf(SKIP_BROWSER)('recovery agent in Chromium', () => {
       );
       for (const id of dealers) expect(byId.get(id)?.dealerId).toBe(dealerId);
       // The store still holds the whole fleet: the filter is applied in the browser.
-      expect(await page.evaluate(() => window.__recovery?.machineCount() ?? 0)).toBeGreaterThan(
+      expect(await desk.evaluate(() => window.__recovery?.machineCount() ?? 0)).toBeGreaterThan(
         dealers.length,
       );
-      expect(await page.getByTestId('map-panel').getAttribute('data-machine-count')).toBe(
+      expect(await desk.getByTestId('map-panel').getAttribute('data-machine-count')).toBe(
         String(dealers.length),
       );
       await e2e.shot(page, 'recovery-map-dealer.png');
 
       // The dealer's region keeps the dealer; all dealers of the region then show that region.
-      await page.getByTestId('region-filter').selectOption(province);
-      expect(await page.getByTestId('dealer-filter').inputValue()).toBe(dealerId);
-      await page.getByTestId('dealer-filter').selectOption('');
+      await desk.getByTestId('region-filter').selectOption(province);
+      expect(await desk.getByTestId('dealer-filter').inputValue()).toBe(dealerId);
+      await desk.getByTestId('dealer-filter').selectOption('');
       const region = await drawsExactly(`?province=${encodeURIComponent(province)}`);
       expect(region.length).toBeGreaterThanOrEqual(dealers.length);
       for (const id of region) expect(byId.get(id)?.province ?? province).toBe(province);
       await e2e.shot(page, 'recovery-map-region.png');
 
-      await page.getByTestId('region-filter').selectOption('');
+      await desk.getByTestId('region-filter').selectOption('');
       await drawsExactly('');
       expect(fleetRequests).toEqual([]);
     } finally {
-      page.off('request', onRequest);
+      desk.off('request', onRequest);
     }
-    expect(errors).toEqual([]);
+    expect(deskErrors).toEqual([]);
+    await context.close();
   });
 
   it('lists the stage-3 machines nearest to the phone, and a tap shows one on the map', async () => {

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
-import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 import { STORY_INDEX } from '../../simulators/fleet.ts';
 import { deviceIdFor, deviceTokenFor, seedTokenKey } from '../../simulators/identity.ts';
@@ -18,6 +17,7 @@ import { TEST_WEB_ROOT } from '../e2e/build-web.ts';
 import { authHeader, loginAs, TEST_JWT_SECRET } from './auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from './broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase, TEST_KEY_ENCRYPTION_KEY } from './engines.ts';
+import { demoSignIns } from './platform.ts';
 
 const DEMO_SEED = 42;
 // Tokens this file can compute, asked for explicitly: the platform's own default is random.
@@ -137,7 +137,7 @@ export async function startE2E(simDevices: number): Promise<E2E> {
   );
   if (platform.url === null) throw new Error('the platform started without its api');
   const url = platform.url;
-  if (scratch.url) await ensureDemoUsers(platform.db);
+  await demoSignIns(platform);
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   mkdirSync(OUTPUT, { recursive: true });
 

@@ -2,6 +2,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ensureDemoUsers } from '../../api/auth/demo-users.ts';
+import { assignDemoAgent } from '../../api/contracts/demo-assignments.ts';
 import { type Platform, startPlatform } from '../../main.ts';
 
 /** What startPlatform takes besides its configuration: the clock, for tests that drive it. */
@@ -89,4 +91,20 @@ export async function startTestPlatform(
     },
   };
   return t;
+}
+
+/**
+ * The demo as `npm start` makes it, on either engine: embedded, the start made the demo sign-ins and
+ * sent the demo agent to the fleet's stage-3 cases; on PostgreSQL it makes neither, so this does
+ * both the same way (`npm run users -- demo`, then the demo's own assignment).
+ */
+export async function demoSignIns(platform: Platform): Promise<void> {
+  if (platform.config.DATABASE_URL === undefined) return;
+  await ensureDemoUsers(platform.db);
+  const { rows } = await platform.db.query<{ id: string }>('select id from contract');
+  await assignDemoAgent(
+    platform.db,
+    rows.map((r) => r.id),
+    Date.now(),
+  );
 }
