@@ -68,6 +68,13 @@ export function commandInScope(viewer: Viewer, k: string, params: unknown[]): st
                              and ${contractInScope(viewer, 'kc', params)}) end)`;
 }
 
+/** The geofence row aliased `g` is in the viewer's scope: a global one, or one of a contract in scope. */
+export function geofenceInScope(viewer: Viewer, g: string, params: unknown[]): string {
+  if (seesAll(viewer)) return 'true';
+  return `(${g}.contract_id is null or exists (select 1 from contract gc where gc.id = ${g}.contract_id
+                                               and ${contractInScope(viewer, 'gc', params)}))`;
+}
+
 /** The signed-in user as a viewer at `now`. */
 export const viewerOf = (
   user: { id: string; roles: readonly Role[]; scope: Scope },

@@ -3,6 +3,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { Database } from '../../db/client.ts';
 import { ALL_ROLES, type Role } from '../../shared/roles.ts';
+import { contractInScope, type Viewer } from '../auth/scope.ts';
 import { HttpError, notFound } from '../http/errors.ts';
 import { ErrorSchema, IdParamsSchema } from '../http/schemas.ts';
 import { zodRoutes } from '../http/zod-routes.ts';
@@ -30,6 +31,18 @@ const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: Erro
 export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (base, options) => {
   const app = zodRoutes(base);
   const { db } = options;
+  /** A geofence the viewer may see: a global one, or one of a contract in their scope (else 404). */
+  const visible = async (id: string, viewer: Viewer) =>
+    /^\d{1,18}$/.test(id) && (await getGeofence(db, id, viewer)) !== null;
+  /** A contract outside the viewer's scope is answered as if it did not exist. */
+  const contractVisible = async (contractId: string, viewer: Viewer) => {
+    const params: unknown[] = [contractId];
+    const { rows } = await db.query(
+      `select 1 from contract c where c.id = $1 and ${contractInScope(viewer, 'c', params)}`,
+      params,
+    );
+    return rows.length > 0;
+  };
 
   app.get(
     '/geofences',
@@ -45,7 +58,7 @@ export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (
         response: { 200: z.array(GeofenceSchema), ...errors },
       },
     },
-    async (request) => listGeofences(db, request.query),
+    async (request) => listGeofences(db, request.query, request.viewer),
   );
 
   app.post(
@@ -60,6 +73,9 @@ export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (
       },
     },
     async (request, reply) => {
+      const { contractId } = request.body;
+      if (contractId && !(await contractVisible(contractId, request.viewer)))
+        throw new HttpError(422, `contract ${contractId} does not exist`); // as an unknown one
       const created = await createGeofence(db, request.body);
       if (typeof created === 'string') throw new HttpError(422, created);
       return reply.status(201).send(created);
@@ -78,7 +94,9 @@ export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (
       },
     },
     async (request) => {
-      const fence = /^\d{1,18}$/.test(request.params.id) ? await getGeofence(db, request.params.id) : null;
+      const fence = /^\d{1,18}$/.test(request.params.id)
+        ? await getGeofence(db, request.params.id, request.viewer)
+        : null;
       if (!fence) throw notFound(`geofence ${request.params.id}`);
       return fence;
     },
@@ -97,6 +115,11 @@ export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (
       },
     },
     async (request) => {
+      if (!(await visible(request.params.id, request.viewer)))
+        throw notFound(`geofence ${request.params.id}`);
+      const { contractId } = request.body;
+      if (contractId && !(await contractVisible(contractId, request.viewer)))
+        throw new HttpError(422, `contract ${contractId} does not exist`); // as an unknown one
       const updated = /^\d{1,18}$/.test(request.params.id)
         ? await updateGeofence(db, request.params.id, request.body)
         : null;
@@ -118,6 +141,8 @@ export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (
       },
     },
     async (request) => {
+      if (!(await visible(request.params.id, request.viewer)))
+        throw notFound(`geofence ${request.params.id}`);
       const deleted = /^\d{1,18}$/.test(request.params.id) && (await deleteGeofence(db, request.params.id));
       if (!deleted) throw notFound(`geofence ${request.params.id}`);
       return { deleted: true as const };
@@ -137,6 +162,8 @@ export const geofenceRoutes: FastifyPluginAsync<GeofenceRoutesOptions> = async (
       },
     },
     async (request) => {
+      if (!(await visible(request.params.id, request.viewer)))
+        throw notFound(`geofence ${request.params.id}`);
       const events = /^\d{1,18}$/.test(request.params.id)
         ? await geofenceEvents(db, request.params.id, request.query.limit, request.viewer)
         : null;

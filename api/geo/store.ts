@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import type { Sql } from '../../db/client.ts';
 import { type FenceShape, FenceShapeSchema, fenceGeometry, geometryBBox } from '../../shared/geo.ts';
-import { deviceInScope, type Viewer } from '../auth/scope.ts';
+import { deviceInScope, EVERYTHING, geofenceInScope, type Viewer } from '../auth/scope.ts';
 
 export const FENCE_PURPOSES = ['allowed_region', 'job_site', 'yard', 'restricted'] as const;
 
@@ -139,10 +139,16 @@ export async function deleteGeofence(db: Sql, id: string): Promise<boolean> {
   return rows.length > 0;
 }
 
-export async function getGeofence(db: Sql, id: string): Promise<GeofenceView | null> {
+export async function getGeofence(
+  db: Sql,
+  id: string,
+  viewer: Viewer = EVERYTHING,
+): Promise<GeofenceView | null> {
+  const params: unknown[] = [id];
+  const inScope = geofenceInScope(viewer, 'geofence', params);
   const { rows } = await db.query<Row>(
-    `select ${COLUMNS} from geofence where id = $1 and deleted_at is null`,
-    [id],
+    `select ${COLUMNS} from geofence where id = $1 and deleted_at is null and ${inScope}`,
+    params,
   );
   return rows[0] ? view(rows[0]) : null;
 }
@@ -150,13 +156,16 @@ export async function getGeofence(db: Sql, id: string): Promise<GeofenceView | n
 export async function listGeofences(
   db: Sql,
   filter: { contractId?: string | undefined; purpose?: string | undefined },
+  viewer: Viewer = EVERYTHING,
 ): Promise<GeofenceView[]> {
+  const params: unknown[] = [filter.contractId ?? null, filter.purpose ?? null];
+  const inScope = geofenceInScope(viewer, 'geofence', params);
   const { rows } = await db.query<Row>(
     `select ${COLUMNS} from geofence
      where deleted_at is null and ($1::text is null or contract_id = $1 or contract_id is null)
-       and ($2::text is null or purpose = $2)
+       and ($2::text is null or purpose = $2) and ${inScope}
      order by id`,
-    [filter.contractId ?? null, filter.purpose ?? null],
+    params,
   );
   return rows.map(view);
 }

@@ -227,4 +227,25 @@ describe(`scopes and personal data (${engineName})`, () => {
       detail: { from: { kind: 'all' }, to: { kind: 'dealers', dealerIds: ['D-OTHER'] } },
     });
   });
+
+  it('lists and shows a contract geofence only to those who see the contract; global ones to all', async () => {
+    // The collector's scope is dealer D-OTHER now (the test above); the contract is dealer D-S's.
+    const circle = (name: string, contract?: string) => ({
+      name,
+      purpose: 'yard',
+      shape: { type: 'Circle', center: { lat: 34.2, lon: 117.1 }, radiusM: 500 },
+      ...(contract ? { contractId: contract } : {}),
+    });
+    const own = await api('risk', 'POST', '/api/geofences', circle('Yard of the case', contractId));
+    expect(own.status).toBe(201);
+    const global = await api('risk', 'POST', '/api/geofences', circle('Depot'));
+    expect(global.status).toBe(201);
+    const names = async (who: string) =>
+      ((await api(who, 'GET', '/api/geofences')).body as { name: string }[]).map((g) => g.name).sort();
+    expect(await names('risk')).toEqual(['Depot', 'Yard of the case']);
+    expect(await names('collector')).toEqual(['Depot']);
+    expect((await api('collector', 'GET', `/api/geofences/${own.body.id}`)).status).toBe(404);
+    expect((await api('collector', 'GET', `/api/geofences/${own.body.id}/events`)).status).toBe(404);
+    expect((await api('collector', 'GET', `/api/geofences/${global.body.id}`)).status).toBe(200);
+  });
 });
