@@ -8,11 +8,12 @@
 import { localDate } from '../../shared/calendar-date.ts';
 import { assessOverdue, type Instalment } from '../../shared/overdue.ts';
 import type { PolicyProfile } from '../../shared/policy.ts';
+import { type Mode, machineIn } from '../support/machine-modes.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
-export type Mode = 'parked' | 'working' | 'driving' | 'trailer';
+export type { Mode };
 
 export interface BookedPayment {
   reference: string;
@@ -89,16 +90,7 @@ export class WorldModel {
 
   /** The truth of the machine (not what the box reads): whether it moves or runs. */
   machine(engaged: boolean): { ign: boolean; spd: number } {
-    switch (this.mode) {
-      case 'parked':
-        return { ign: false, spd: 0 };
-      case 'working':
-        return engaged ? { ign: false, spd: 0 } : { ign: true, spd: 2 };
-      case 'driving':
-        return engaged ? { ign: false, spd: 0 } : { ign: true, spd: 20 };
-      case 'trailer':
-        return { ign: false, spd: 55 };
-    }
+    return machineIn(this.mode, engaged);
   }
 
   /** What the box reads of the machine: nothing of ignition and speed when its sensors fail. */

@@ -35,6 +35,7 @@ import {
 import { type CommandType, evaluate, PROFILES } from '../../shared/policy.ts';
 import type { Role } from '../../shared/roles.ts';
 import { Immobilizer, type MachineReading, STATIONARY_KMH } from '../../simulators/immobilizer.ts';
+import { type Mode, machineIn } from '../support/machine-modes.ts';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 10_000);
 const HOUR = 3_600_000;
@@ -49,7 +50,6 @@ const USERS: Record<string, Role[]> = {
 const DEVICE = 'SIM-000042';
 const KEY = randomBytes(32).toString('hex');
 
-type Mode = 'parked' | 'working' | 'driving' | 'trailer';
 type Event =
   | { e: 'advance'; ms: number }
   | { e: 'stage'; stage: number }
@@ -174,17 +174,7 @@ class World {
   }
 
   machine(): { ign: boolean; spd: number } {
-    const engaged = this.device.state.engaged;
-    switch (this.mode) {
-      case 'parked':
-        return { ign: false, spd: 0 };
-      case 'working':
-        return engaged ? { ign: false, spd: 0 } : { ign: true, spd: 2 };
-      case 'driving':
-        return engaged ? { ign: false, spd: 0 } : { ign: true, spd: 20 };
-      case 'trailer':
-        return { ign: false, spd: 55 };
-    }
+    return machineIn(this.mode, this.device.state.engaged);
   }
 
   context(c: Cmd) {
