@@ -10,7 +10,9 @@
  * delivers nothing, and it cannot log in as A. The shared CI Mosquitto (MQTT_URL) allows
  * anonymous clients, so that part runs on the embedded broker only.
  */
+
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -58,7 +60,8 @@ vi.mock('../../broker/embedded.ts', async (importOriginal) => {
 const tag = `${process.pid}${Date.now() % 100_000}`;
 const provision = (name: string) => ({
   deviceId: `TP${name}${tag}`,
-  token: `${name.toLowerCase()}${tag}`.padEnd(32, '0'),
+  // 128 random bits, as provisioning requires.
+  token: randomBytes(16).toString('hex'),
   machine: {
     id: `TPM${name}${tag}`,
     make: 'LiuGong',
