@@ -8,6 +8,14 @@ import { bearerToken } from './access.ts';
 import type { Auth } from './service.ts';
 import { LoginThrottledError } from './throttle.ts';
 
+/** The body of the admin's acts on one user name (unlock, revoke). */
+const usernameBody = {
+  type: 'object',
+  required: ['username'],
+  additionalProperties: false,
+  properties: { username: { type: 'string', minLength: 1, maxLength: 200 } },
+} as const;
+
 const userSchema = {
   type: 'object',
   required: ['id', 'username', 'name', 'roles'],
@@ -109,12 +117,7 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
           'The failures stop counting for the user name, as after a successful sign-in; they still ' +
           'count for their client addresses. Recorded in the audit log as auth.unlock. Unknown ' +
           'names are accepted like known ones (they are counted and locked the same way).',
-        body: {
-          type: 'object',
-          required: ['username'],
-          additionalProperties: false,
-          properties: { username: { type: 'string', minLength: 1, maxLength: 200 } },
-        },
+        body: usernameBody,
         response: {
           200: {
             type: 'object',
@@ -181,12 +184,7 @@ export const authRoutes: FastifyPluginAsync<{ auth: Auth }> = async (app, { auth
           'Every token issued to the user so far is refused from now on, and live map connections end ' +
           'within seconds; the user may sign in again (disable the user to keep them out). Recorded ' +
           'in the audit log as auth.sessions_revoked.',
-        body: {
-          type: 'object',
-          required: ['username'],
-          additionalProperties: false,
-          properties: { username: { type: 'string', minLength: 1, maxLength: 200 } },
-        },
+        body: usernameBody,
         response: {
           200: {
             type: 'object',
