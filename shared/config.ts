@@ -131,6 +131,12 @@ const ConfigFields = z.object({
     )
     .optional(),
   DATABASE_URL: url('DATABASE_URL', ['postgres:', 'postgresql:']),
+  /**
+   * Redis, for what several api nodes must share: the live map's socket.io adapter (a browser on
+   * one node sees what another node's rooms are sent) and the request rate limits' counts. Unset:
+   * one api node keeps both in memory (embedded, or a single node).
+   */
+  REDIS_URL: url('REDIS_URL', ['redis:', 'rediss:']),
   DATA_DIR: z.string().trim().min(1, 'DATA_DIR must not be empty').default('./data'),
   SIM_DEVICES: z.coerce
     .number({ error: 'SIM_DEVICES must be a number' })
