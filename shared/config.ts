@@ -137,6 +137,14 @@ const ConfigFields = z.object({
    * one api node keeps both in memory (embedded, or a single node).
    */
   REDIS_URL: url('REDIS_URL', ['redis:', 'rediss:']),
+  /**
+   * Starts every Redis key and stream this deployment uses, so several deployments (or test runs)
+   * can share one Redis without seeing each other's live updates or counts.
+   */
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'REDIS_KEY_PREFIX: 1-64 of A-Z a-z 0-9 _ . : -')
+    .default('telematics'),
   DATA_DIR: z.string().trim().min(1, 'DATA_DIR must not be empty').default('./data'),
   SIM_DEVICES: z.coerce
     .number({ error: 'SIM_DEVICES must be a number' })
