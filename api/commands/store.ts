@@ -434,7 +434,10 @@ async function lastCure(sql: Sql, contractId: string, minStage: number): Promise
 
 /**
  * Whether a GPS stop is under way on the machine of a contract: an immobilize requested, approved,
- * on its way, armed or engaged, and no release taken by the box since.
+ * on its way, armed or engaged — or one that went out and may still hold the box although the
+ * platform gave it up (cancelled or expired: its answer may have been lost, and the box may not
+ * have taken the disarm yet; only a refusal, FAILED, says it did nothing) — and no release taken
+ * by the box since. The same reading as release on cure (shared/commands.ts releaseNeeded).
  */
 export async function gpsStopUnderWay(sql: Sql, contractId: string): Promise<boolean> {
   const { rows } = await sql.query<{ under_way: boolean }>(
@@ -442,7 +445,9 @@ export async function gpsStopUnderWay(sql: Sql, contractId: string): Promise<boo
        select 1 from command i
        join installation inst on inst.device_id = i.device_id and inst.removed_at is null
        join contract c on c.machine_id = inst.machine_id and c.id = $1
-       where i.type = 'immobilize' and i.state in ('REQUESTED', 'APPROVED', 'QUEUED', 'SENT', 'ACKED', 'EXECUTED')
+       where i.type = 'immobilize'
+         and (i.state in ('REQUESTED', 'APPROVED', 'QUEUED', 'SENT', 'ACKED', 'EXECUTED')
+              or (i.attempts > 0 and i.state <> 'FAILED'))
          and not exists (select 1 from command r where r.device_id = i.device_id and r.type = 'release'
                          and r.seq > i.seq and r.state in ('ACKED', 'EXECUTED'))
      ) as under_way`,

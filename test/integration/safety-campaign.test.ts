@@ -69,6 +69,33 @@ describe('GPS-stop campaign regressions', () => {
     expect(run.rig.engaged).toBe(false);
   });
 
+  it('a payment by hand waits for a second person while an expired immobilize may still hold the box', async () => {
+    // The immobilize went out, its answer was lost, and it expired a day later; the platform sent a
+    // disarm. Until the box acknowledges that disarm it may still be armed, but the payment booked
+    // by hand a second after the expiry counted at once: "no GPS stop under way".
+    const { violations } = await replay([
+      { a: 'fault', fault: 'drop' },
+      { a: 'gpsStop', by: 'r1' },
+      { a: 'advance', ms: DAY },
+      { a: 'pay', by: 'c1', how: 'manual', part: 'one' },
+      { a: 'resolve', by: 'c1' },
+    ]);
+    expect(violations).toEqual([]);
+  });
+
+  it('a payment by hand waits for a second person while an offline box may still be armed', async () => {
+    // The box went offline armed; eight days later its immobilize had expired on the platform, the
+    // disarm could not reach the box, and a payment by hand cured the account on its own.
+    const { violations } = await replay([
+      { a: 'gpsStop', by: 'r1' },
+      { a: 'online', online: false },
+      { a: 'advance', ms: 8 * DAY },
+      { a: 'pay', by: 'c1', how: 'manual', part: 'all' },
+      { a: 'dispute', by: 'c1', claimedDaysAgo: 0 },
+    ]);
+    expect(violations).toEqual([]);
+  });
+
   it('the happy path: stopped when parked, freed when a bank file cures the account', async () => {
     const { violations, run } = await replay([
       { a: 'gpsStop', by: 'r1' },
