@@ -184,7 +184,10 @@ export async function clusterPlan(
 ): Promise<ClusterPlan> {
   const id = randomBytes(4).toString('hex');
   // The load balancer's published port (API_PUBLIC_PORT) is the one asked for.
-  const lbPort = options.lbPort || (await freePort());
+  // Ports already handed out: the system may give a just-closed port again on the next ask.
+  const taken = new Set<number>();
+  const lbPort = options.lbPort || (await freePort(taken));
+  taken.add(lbPort);
   const deployment = deploymentEnv({
     INGEST_SHARE_GROUP: `cluster-${id}`,
     REDIS_KEY_PREFIX: options.redisKeyPrefix ?? `cluster-${id}`,
@@ -194,7 +197,8 @@ export async function clusterPlan(
   const ports: Record<string, number> = {};
   for (const name of processNames(compose, how.loadBalancer)) {
     const lb = instances(compose).find((i) => i.name === name && i.kind === 'lb');
-    ports[name] = lb ? publishedHostPort(compose.services[lb.service]?.ports) : await freePort();
+    ports[name] = lb ? publishedHostPort(compose.services[lb.service]?.ports) : await freePort(taken);
+    taken.add(ports[name] as number);
   }
   const specs = planCluster({
     compose,
@@ -277,7 +281,15 @@ function publishedHostPort(ports: (string | { published?: string | number })[] |
   return Number(host);
 }
 
-export function freePort(): Promise<number> {
+/** A port nothing listens on now, and not one of `taken` (handed out already, not yet bound). */
+export async function freePort(taken: ReadonlySet<number> = new Set()): Promise<number> {
+  for (;;) {
+    const port = await anyFreePort();
+    if (!taken.has(port)) return port;
+  }
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
