@@ -67,7 +67,7 @@ export interface LiveOptions {
   cluster?: LiveCluster | null | undefined;
   /** MQTT shared-subscription group of the nodes that split the live topics; null: every announcement. */
   shareGroup?: string | null | undefined;
-  /** Where `live_feed_batches_total` is registered. */
+  /** Where the feed counters (`live_feed_batches_total`, `live_feed_items_total`) are registered. */
   metrics?: Registry | undefined;
   flushEveryMs?: number;
   /** How often every connection's session is checked again (expiry, revocation, roles, scope, disabled). */
@@ -132,7 +132,7 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
     socket.join(wanted);
   });
 
-  const batches = feedBatches(options.metrics);
+  const feed = feedMetrics(options.metrics);
   /** Emits a batch to the rooms of its audience (`roomsOf` reads them at the platform's time). */
   const emitRouted = async <E extends LiveEvent, T extends Parameters<ServerToClientEvents[E]>[0][number]>(
     event: E,
@@ -150,7 +150,8 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
       // biome-ignore lint/suspicious/noExplicitAny: socket.io's typed emit cannot follow a generic event name
       (io.to(route.rooms).emit as any)(event, route.items);
     }
-    batches.inc({ event });
+    feed.batches.inc({ event });
+    feed.items.inc({ event }, items.length);
   };
   const report = (what: string) => (e: unknown) => logger.error({ err: e }, `${what} failed`);
 
@@ -234,17 +235,25 @@ export function attachLive(http: HttpServer, options: LiveOptions): Live {
   };
 }
 
-/** Live feed batches this node produced, by event: with a shared subscription, one per announcement. */
-function feedBatches(registry: Registry | undefined): Counter<'event'> {
-  const name = 'live_feed_batches_total';
-  const existing = registry?.getSingleMetric(name);
-  if (existing) return existing as Counter<'event'>;
-  return new Counter({
-    name,
-    help: 'Live feed batches this api node produced from broker announcements and emitted, by event.',
-    labelNames: ['event'],
-    registers: registry ? [registry] : [],
-  });
+/**
+ * What this node produced from broker announcements and emitted, by event: batches (emits of one
+ * announcement, or of positions collapsed over one interval) and the items in them. Summed over
+ * the nodes of a cluster, one per announcement and one per item, not one per node.
+ */
+function feedMetrics(registry: Registry | undefined) {
+  const counter = (name: string, help: string): Counter<'event'> =>
+    (registry?.getSingleMetric(name) as Counter<'event'> | undefined) ??
+    new Counter({ name, help, labelNames: ['event'], registers: registry ? [registry] : [] });
+  return {
+    batches: counter(
+      'live_feed_batches_total',
+      'Live feed batches this api node produced and emitted, by event.',
+    ),
+    items: counter(
+      'live_feed_items_total',
+      'Items in the live feed batches this api node emitted, by event.',
+    ),
+  };
 }
 
 const sameSet = (a: readonly string[], b: readonly string[]) =>
