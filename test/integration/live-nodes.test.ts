@@ -6,23 +6,20 @@
  * over the nodes); and the scopes hold across nodes: an agent gets only the machines of their
  * assignments, a dealer user only their dealer's, a user of two dealers both, each once.
  */
-import mqtt from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { provisionDevices } from '../../api/devices/store.ts';
-import { type Platform, startPlatform } from '../../main.ts';
+import type { Platform } from '../../main.ts';
 import type { AlertView } from '../../shared/alerts.ts';
 import type { ServerToClientEvents } from '../../shared/live.ts';
 import type { MachineFeature } from '../../shared/map.ts';
-import { topics } from '../../shared/protocol.ts';
 import type { Scope } from '../../shared/scope.ts';
 import { authHeader, createTestUser, loginAs } from '../support/auth.ts';
 import { realBroker, realDatabase } from '../support/engines.ts';
-import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { type LiveCluster, reportFrom, startLiveCluster } from '../support/live-cluster.ts';
 import { realRedis } from '../support/redis.ts';
 import { waitFor } from '../support/wait.ts';
 
-const METRICS_TOKEN = 'live-nodes-metrics-token-0123456789';
 const run = `${process.pid}${Date.now() % 100000}`;
 const DX = `DX${run}`;
 const DY = `DY${run}`;
@@ -63,8 +60,7 @@ class Viewer {
 }
 
 describe.skipIf(!(realBroker && realDatabase && realRedis))('live map on two api nodes', () => {
-  let ingest: TestPlatform;
-  const nodes: Platform[] = [];
+  let cluster: LiveCluster;
   let a: Platform;
   let b: Platform;
   const viewers: Viewer[] = [];
@@ -80,35 +76,12 @@ describe.skipIf(!(realBroker && realDatabase && realRedis))('live map on two api
     return viewer;
   };
   const user = async (role: 'collector' | 'recovery_agent' | 'risk_manager' | 'admin', scope: Scope) => {
-    const u = await createTestUser(ingest.db, role, { scope });
+    const u = await createTestUser(cluster.ingest.db, role, { scope });
     return { ...u, token: (await loginAs(a.url as string, u.username, u.password)).token };
   };
-  /** A counter of the map feed, from each node's /metrics, summed over the nodes. */
-  const fed = async (what: 'batches' | 'items') => {
-    const series = `live_feed_${what}_total{event="machines:update"} `;
-    let sum = 0;
-    for (const node of nodes) {
-      const res = await fetch(`${node.url}/metrics`, { headers: authHeader(METRICS_TOKEN) });
-      const line = (await res.text()).split('\n').find((l) => l.startsWith(series));
-      sum += line === undefined ? 0 : Number(line.slice(series.length));
-    }
-    return sum;
-  };
-  const report = async (d: (typeof devices)[0], ts: number, extra: Record<string, unknown> = {}) => {
-    const box = await mqtt.connectAsync(ingest.mqttUrl, {
-      clientId: d.deviceId,
-      username: d.deviceId,
-      password: d.token,
-      reconnectPeriod: 0,
-    });
-    await box.publishAsync(
-      topics.telemetry(d.deviceId),
-      JSON.stringify({ v: 1, ts, lat: 31.2, lon: 121.4, ...extra }),
-      { qos: 1 },
-    );
-    await box.endAsync();
-    return new Date(ts).toISOString();
-  };
+  const report = (d: (typeof devices)[0], ts: number, extra: Record<string, unknown> = {}) =>
+    reportFrom(cluster.ingest.mqttUrl, d, ts, extra);
+  const fed = (what: 'batches' | 'items') => cluster.fed(what);
 
   let all: Viewer;
   let agent: Viewer;
@@ -117,14 +90,10 @@ describe.skipIf(!(realBroker && realDatabase && realRedis))('live map on two api
   let twoDealers: Viewer;
 
   beforeAll(async () => {
-    ingest = await startTestPlatform({ ROLES: ['ingest'], METRICS_TOKEN });
     // Two api nodes on the same database, broker and Redis key prefix: one deployment.
-    const node = { ...ingest.current.config, ROLES: ['api' as const], PORT: 0 };
-    a = await startPlatform(node);
-    nodes.push(a);
-    b = await startPlatform(node);
-    nodes.push(b);
-    await provisionDevices(ingest.db, devices);
+    cluster = await startLiveCluster(2);
+    [a, b] = cluster.nodes as [Platform, Platform];
+    await provisionDevices(cluster.ingest.db, devices);
 
     const admin = await user('admin', { kind: 'all' });
     const risk = await user('risk_manager', { kind: 'all' });
@@ -168,8 +137,7 @@ describe.skipIf(!(realBroker && realDatabase && realRedis))('live map on two api
   });
   afterAll(async () => {
     for (const v of viewers) v.socket.close();
-    for (const node of nodes) await node.stop();
-    await ingest?.teardown();
+    await cluster?.stop();
   });
 
   it('pushes a committed report to a browser on the other node, produced once for both nodes', async () => {
