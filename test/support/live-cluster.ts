@@ -6,6 +6,7 @@
  */
 import mqtt from 'mqtt';
 import { type Platform, startPlatform } from '../../main.ts';
+import type { Config } from '../../shared/config.ts';
 import { topics } from '../../shared/protocol.ts';
 import { authHeader } from './auth.ts';
 import { startTestPlatform, type TestPlatform } from './platform.ts';
@@ -20,8 +21,8 @@ export interface LiveCluster {
   stop(): Promise<void>;
 }
 
-export async function startLiveCluster(count = 2): Promise<LiveCluster> {
-  const ingest = await startTestPlatform({ ROLES: ['ingest'], METRICS_TOKEN });
+export async function startLiveCluster(count = 2, overrides: Partial<Config> = {}): Promise<LiveCluster> {
+  const ingest = await startTestPlatform({ ROLES: ['ingest'], METRICS_TOKEN, ...overrides });
   const nodes: Platform[] = [];
   const stopped = new Set<Platform>();
   const cluster: LiveCluster = {
