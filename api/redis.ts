@@ -32,14 +32,7 @@ export async function openRedis(url: string, logger: Logger): Promise<RedisLink>
   return {
     client,
     async close() {
-      // QUIT waits for the commands before it, which wait for Redis: when it is away, stop anyway.
-      let timer: NodeJS.Timeout | undefined;
-      const away = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, 2_000);
-      });
-      await Promise.race([client.quit().catch(() => {}), away]);
-      clearTimeout(timer);
-      client.disconnect();
+      await client.quit().catch(() => client.disconnect());
     },
   };
 }
