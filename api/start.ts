@@ -4,6 +4,7 @@
  * connection. The counterpart of ingest's startIngest: configuration and dependencies in, a handle
  * with stop() out.
  */
+import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
@@ -30,7 +31,8 @@ import { commandFeed } from './commands/feed.ts';
 import { configuredProfile } from './commands/service.ts';
 import { startDailyRefresh } from './contracts/scheduler.ts';
 import { wrapPlainKeys } from './devices/keys.ts';
-import { attachLive } from './map/live.ts';
+import { attachLive, liveShareGroup } from './map/live.ts';
+import { openRedis } from './redis.ts';
 
 export interface ApiDeps {
   db: Database;
@@ -78,14 +80,19 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
     // Command keys an older version stored in plain text are wrapped before any command is sent.
     const wrapped = await wrapPlainKeys(db);
     if (wrapped > 0) logger.warn({ wrapped }, 'wrapped command keys stored in plain text');
-    const apiMqtt = await connectService(deps.mqttUrl, deps.service, `api-${hostname()}-${process.pid}`);
+    // Unique per start: two api nodes in one process (tests) must not take each other's connection over.
+    const clientId = `api-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const apiMqtt = await connectService(deps.mqttUrl, deps.service, clientId);
     stops.push(() => apiMqtt.endAsync());
     const tokens = createTokens({
       secret: config.JWT_SECRET ?? loadOrCreateSecret(config.DATA_DIR),
       ttlSeconds: config.JWT_TTL,
     });
     const auth = createAuth(db, tokens, { throttle: loginThrottleFrom(config) });
-    // Stage changes go out on the broker, so every api node pushes them to its browsers.
+    // Several api nodes share Redis: the live map's socket.io adapter.
+    const redis = config.REDIS_URL ? await openRedis(config.REDIS_URL, logger.child({ role: 'api' })) : null;
+    if (redis) stops.push(() => redis.close());
+    // Stage changes go out on the broker, so the live feed (one api node) pushes them to every browser.
     const announceStages = (changes: StageChange[]) => {
       apiMqtt.publish(LIVE_STAGES_TOPIC, JSON.stringify(changes), { qos: 0 });
     };
@@ -164,6 +171,10 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
       db,
       mqtt: apiMqtt,
       logger,
+      cluster: redis ? { redis: redis.client, keyPrefix: config.REDIS_KEY_PREFIX } : null,
+      // One node per announcement needs both a broker with $share and Redis to reach the others' sockets.
+      shareGroup: redis && !embedded ? liveShareGroup(config.REDIS_KEY_PREFIX) : null,
+      metrics: deps.metrics,
       authenticate: auth.authenticate,
       onSessionsEnded: auth.onSessionsEnded,
       now,

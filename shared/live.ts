@@ -1,5 +1,6 @@
 /** Live updates: the socket.io event map shared by the api and the web app (a wrong payload fails
- * to compile), and the broker topic on which ingest tells the api nodes what it committed. */
+ * to compile), and the broker topics on which ingest and the api announce what changed; one api
+ * node turns each announcement into pushes for the browsers of every node (api/map/live.ts). */
 import type { AlertView } from './alerts.ts';
 import type { MachineFeature } from './map.ts';
 
@@ -33,7 +34,7 @@ export interface ServerToClientEvents {
 // biome-ignore lint/complexity/noBannedTypes: no client-to-server events yet
 export type ClientToServerEvents = {};
 
-/** The api announces every stage change here, so every api node pushes it to its browsers. */
+/** The api announces every stage change here, whichever node made it, for the live feed. */
 export const LIVE_STAGES_TOPIC = 'platform/live/stages';
 
 export interface StageChange {
@@ -50,7 +51,7 @@ export interface StageChange {
 /** Ingest (rules on committed batches), the silence check and acknowledgements announce alerts here. */
 export const LIVE_ALERTS_TOPIC = 'platform/live/alerts';
 
-/** The api announces every command transition here, so every api node pushes it to its browsers. */
+/** The api announces every command transition here, whichever node made it, for the live feed. */
 export const LIVE_COMMANDS_TOPIC = 'platform/live/commands';
 
 export interface CommandUpdate {

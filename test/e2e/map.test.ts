@@ -35,6 +35,7 @@ import {
   TEST_KEY_ENCRYPTION_KEY,
 } from '../support/engines.ts';
 import { demoSignIns } from '../support/platform.ts';
+import { forgetRedisKeys, uniqueRedisPrefix } from '../support/redis.ts';
 import { TEST_WEB_ROOT } from './build-web.ts';
 
 const SIM_DEVICES = 20;
@@ -128,6 +129,8 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
         DATABASE_URL: scratch.url,
         INGEST_CLIENT_ID,
         INGEST_SHARE_GROUP: INGEST_CLIENT_ID,
+        // With REDIS_URL, a live map of its own: no other file's pushes in this browser.
+        REDIS_KEY_PREFIX: uniqueRedisPrefix(),
         ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET, KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
       },
       process.env,
@@ -148,6 +151,9 @@ describe.skipIf(!HAVE_BROWSER && !REQUIRE_BROWSER)('recovery map in Chromium', (
   afterAll(async () => {
     await browser?.close();
     await platform?.stop();
+    if (platform?.config.REDIS_URL) {
+      await forgetRedisKeys(platform.config.REDIS_URL, platform.config.REDIS_KEY_PREFIX).catch(() => {});
+    }
     if (realBroker) {
       await forgetSessions(realBroker, [INGEST_CLIENT_ID]);
       await forgetDevices(

@@ -18,6 +18,7 @@ import { authHeader, loginAs, TEST_JWT_SECRET } from './auth.ts';
 import { forgetDevices, forgetSessions, runUnique } from './broker-sessions.ts';
 import { realBroker, type ScratchDatabase, scratchDatabase, TEST_KEY_ENCRYPTION_KEY } from './engines.ts';
 import { demoSignIns } from './platform.ts';
+import { forgetRedisKeys, uniqueRedisPrefix } from './redis.ts';
 
 const DEMO_SEED = 42;
 // Tokens this file can compute, asked for explicitly: the platform's own default is random.
@@ -130,6 +131,8 @@ export async function startE2E(simDevices: number): Promise<E2E> {
       DATABASE_URL: scratch.url,
       INGEST_CLIENT_ID: ingestClientId,
       INGEST_SHARE_GROUP: ingestClientId,
+      // With REDIS_URL, a live map of its own: no other file's pushes in this browser.
+      REDIS_KEY_PREFIX: uniqueRedisPrefix(),
       ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET, KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
     },
     process.env,
@@ -197,6 +200,8 @@ export async function startE2E(simDevices: number): Promise<E2E> {
     async stop() {
       await browser.close().catch(() => {});
       await platform.stop();
+      const { REDIS_URL, REDIS_KEY_PREFIX } = platform.config;
+      if (REDIS_URL) await forgetRedisKeys(REDIS_URL, REDIS_KEY_PREFIX).catch(() => {});
       if (realBroker) {
         await forgetSessions(realBroker, [ingestClientId]);
         await forgetDevices(realBroker, boxes);

@@ -13,6 +13,7 @@ import type { Config } from '../../shared/config.ts';
 import { TEST_JWT_SECRET } from './auth.ts';
 import { forgetSessions, uniqueIngestIdentity } from './broker-sessions.ts';
 import { scratchDatabase, TEST_KEY_ENCRYPTION_KEY } from './engines.ts';
+import { forgetRedisKeys, uniqueRedisPrefix } from './redis.ts';
 
 export interface TestPlatform {
   /** The running instance; replaced by restart(). */
@@ -43,6 +44,8 @@ export async function startTestPlatform(
     DATABASE_URL: scratch.url,
     INGEST_CLIENT_ID: ingest.clientId,
     INGEST_SHARE_GROUP: ingest.shareGroup,
+    // With REDIS_URL, this platform's keys (and its live feed's share group) are its own.
+    REDIS_KEY_PREFIX: uniqueRedisPrefix(),
     // PostgreSQL needs a configured secret; embedded, the platform makes and keeps its own.
     ...(scratch.url ? { JWT_SECRET: TEST_JWT_SECRET, KEY_ENCRYPTION_KEY: TEST_KEY_ENCRYPTION_KEY } : {}),
     ...overrides,
@@ -86,6 +89,8 @@ export async function startTestPlatform(
           });
         }
       } finally {
+        const { REDIS_URL, REDIS_KEY_PREFIX } = t.current.config;
+        if (REDIS_URL) await forgetRedisKeys(REDIS_URL, REDIS_KEY_PREFIX).catch(() => {});
         await cleanup();
       }
     },

@@ -4,7 +4,7 @@ import type { AlertAnswer as AlertView } from '../../../shared/api/alerts.ts';
 import { postJson } from '../api.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
-import { useNotice } from '../live/events.ts';
+import { useNotice, useResync } from '../live/events.ts';
 
 export function AlertsPage({ mayAcknowledge }: { mayAcknowledge: boolean }) {
   const f = useFormat();
@@ -12,6 +12,7 @@ export function AlertsPage({ mayAcknowledge }: { mayAcknowledge: boolean }) {
   const [status, setStatus] = useState<'open' | 'all'>('open');
   const alerts = useApi<AlertView[]>(`/api/alerts?status=${status}&limit=200`);
   useNotice('alerts:update', () => alerts.reload());
+  useResync(() => alerts.reload());
   const [error, setError] = useState<string | null>(null);
   const acknowledge = async (id: string) => {
     setError(null);

@@ -4,7 +4,7 @@ import type { AccountsPage as Page } from '../../../shared/api/contracts.ts';
 import { STAGE_COLORS, stageColor } from '../common/stage.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
-import { useNotice } from '../live/events.ts';
+import { useNotice, useResync } from '../live/events.ts';
 
 const PAGE_SIZE = 50;
 
@@ -22,6 +22,7 @@ export function AccountsPage({ defaultStage }: { defaultStage: number | null }) 
   if (stage !== null) q.set('stage', String(stage));
   const accounts = useApi<Page>(`/api/accounts?${q}`);
   useNotice('stages:update', () => accounts.reload());
+  useResync(() => accounts.reload());
   const data = accounts.data;
 
   return (

@@ -2,13 +2,14 @@
 import type { CommandSummary } from '../../../shared/api/commands.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
-import { useNotice } from '../live/events.ts';
+import { useNotice, useResync } from '../live/events.ts';
 import { CommandTimeline } from './CommandTimeline.tsx';
 
 export function ApprovalsPage({ username }: { username: string }) {
   const { t } = useFormat();
   const queue = useApi<CommandSummary[]>('/api/commands?state=REQUESTED');
   useNotice('commands:update', () => queue.reload());
+  useResync(() => queue.reload());
   const items = queue.data ?? [];
   return (
     <div

@@ -13,7 +13,7 @@ import { navigate } from '../common/route.ts';
 import { stageColor } from '../common/stage.ts';
 import { useApi } from '../common/useApi.ts';
 import { type Formatters, useFormat } from '../i18n/index.ts';
-import { useNotice } from '../live/events.ts';
+import { useNotice, useResync } from '../live/events.ts';
 import { CommandTimeline } from './CommandTimeline.tsx';
 import { GpsStop } from './GpsStop.tsx';
 
@@ -37,6 +37,10 @@ export function CaseFile({
   });
   useNotice('stages:update', (u) => {
     if (u.some((x) => x.contractId === contractId)) contract.reload();
+  });
+  useResync(() => {
+    contract.reload();
+    commands.reload();
   });
 
   const c = contract.data;

@@ -8,7 +8,7 @@ import type { CommandView } from '../../../shared/api/commands.ts';
 import { postJson } from '../api.ts';
 import { useApi } from '../common/useApi.ts';
 import { useFormat } from '../i18n/index.ts';
-import { useNotice } from '../live/events.ts';
+import { useNotice, useResync } from '../live/events.ts';
 import { commandProgress } from './commandSteps.ts';
 import { Evaluation } from './Evaluation.tsx';
 
@@ -29,6 +29,7 @@ export function CommandTimeline({ commandId, username, mayDecide, onChanged }: C
   useNotice('commands:update', (updates) => {
     if (updates.some((u) => u.commandId === commandId)) command.reload();
   });
+  useResync(() => command.reload());
 
   const c = command.data;
   if (!c) return <p>{command.error ? t('common.error', { message: command.error }) : t('common.loading')}</p>;

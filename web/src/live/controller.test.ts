@@ -4,12 +4,12 @@ import { machine } from '../../../test/support/machine-features.ts';
 import { LiveController, type LiveSocket } from './controller.ts';
 
 class FakeSocket implements LiveSocket {
-  connectListeners: (() => void)[] = [];
+  connectListeners: ((recovered: boolean) => void)[] = [];
   disconnectListeners: ((reason: string) => void)[] = [];
   machineListeners: ((f: MachineFeature[]) => void)[] = [];
   reconnects = 0;
   closed = false;
-  onConnect(l: () => void) {
+  onConnect(l: (recovered: boolean) => void) {
     this.connectListeners.push(l);
   }
   onDisconnect(l: (reason: string) => void) {
@@ -24,8 +24,8 @@ class FakeSocket implements LiveSocket {
   close() {
     this.closed = true;
   }
-  fireConnect() {
-    for (const l of this.connectListeners) l();
+  fireConnect(recovered = false) {
+    for (const l of this.connectListeners) l(recovered);
   }
   fireDisconnect(reason = 'transport close') {
     for (const l of this.disconnectListeners) l(reason);
@@ -83,6 +83,41 @@ describe('LiveController', () => {
     generation = 1;
     socket.fireConnect();
     await vi.waitFor(() => expect(ids(controller)).toEqual(['d1']));
+    expect(fetches).toEqual([0, 0]);
+  });
+
+  it('keeps the fleet after a reconnect socket.io recovered, and reloads after one it could not', async () => {
+    const { socket, controller, fetches } = setup(() => fc(machine('a', T(0))));
+    controller.start();
+    socket.fireConnect();
+    await vi.waitFor(() => expect(controller.fleet.get().loaded).toBe(true));
+    socket.fireDisconnect();
+    // The pushes missed meanwhile come with the recovered session.
+    socket.push([machine('a', T(5), {}, [101, 31])]);
+    socket.fireConnect(true);
+    expect(controller.connection.get()).toBe('live');
+    vi.advanceTimersByTime(300);
+    expect(controller.fleet.get().collection.features[0]!.properties.lastSeen).toBe(T(5));
+    expect(fetches).toEqual([0]);
+
+    socket.fireDisconnect();
+    socket.fireConnect(false);
+    await vi.waitFor(() => expect(fetches).toEqual([0, 0]));
+  });
+
+  it('reloads on a recovered reconnect when the fleet was never loaded', async () => {
+    let fail = true;
+    const { socket, controller, fetches } = setup(() => {
+      if (fail) throw new Error('offline');
+      return fc(machine('a', T(0)));
+    });
+    controller.start();
+    socket.fireConnect();
+    await vi.waitFor(() => expect(fetches).toEqual([0]));
+    socket.fireDisconnect();
+    fail = false;
+    socket.fireConnect(true);
+    await vi.waitFor(() => expect(controller.fleet.get().loaded).toBe(true));
     expect(fetches).toEqual([0, 0]);
   });
 

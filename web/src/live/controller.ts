@@ -1,7 +1,9 @@
 /**
  * The live fleet: a REST snapshot kept current by socket.io pushes.
  *
- * - Every (re)connect reloads the full fleet over REST, so nothing missed while offline stays stale.
+ * - A (re)connect reloads the full fleet over REST, so nothing missed while offline stays stale —
+ *   unless socket.io recovered the connection: then it has replayed the pushes missed meanwhile,
+ *   and the fleet already shown is current.
  * - Pushes go through a coalescer: the store, and with it React and the map source, change at most
  *   once per interval, holding the latest fix per device.
  * - The stage filter applies at once to what is shown and then reloads, as the server decides what
@@ -32,7 +34,8 @@ export interface FleetState {
 
 /** The part of a socket.io client socket the controller uses (see socket.ts for the real one). */
 export interface LiveSocket {
-  onConnect(listener: () => void): void;
+  /** `recovered`: socket.io resumed the previous session and replayed what it missed. */
+  onConnect(listener: (recovered: boolean) => void): void;
   onDisconnect(listener: (reason: string) => void): void;
   onMachines(listener: (features: MachineFeature[]) => void): void;
   /** Reconnects after the server ended the session (socket.io does not retry that by itself). */
@@ -92,10 +95,10 @@ export class LiveController {
     const socket = this.#deps.connect();
     this.#socket = socket;
     const current = () => this.#socket === socket;
-    socket.onConnect(() => {
+    socket.onConnect((recovered) => {
       if (!current()) return;
       this.connection.set('live');
-      void this.reload();
+      if (!recovered || !this.fleet.get().loaded) void this.reload();
     });
     socket.onDisconnect((reason) => {
       if (!current()) return;

@@ -1,7 +1,9 @@
 /**
  * The session's live notices other than positions (commands, alerts, stage changes), for the pages
  * that show them. The socket (socket.ts) feeds it; a page subscribes while mounted and reloads what
- * it shows over REST, so a missed notice only delays an update, it never loses one.
+ * it shows over REST, so a missed notice only delays an update, it never loses one. After a
+ * reconnect that socket.io could not recover (the notices missed meanwhile are gone), the socket
+ * asks every page to reload (useResync).
  */
 import { useEffect, useRef } from 'react';
 import type { ServerToClientEvents } from '../../../shared/live.ts';
@@ -26,6 +28,26 @@ export function subscribeNotice<N extends NoticeName>(
   }
   set.add(listener as (payload: never) => void);
   return () => set.delete(listener as (payload: never) => void);
+}
+
+const resyncListeners = new Set<() => void>();
+
+/** The live connection is back without the notices it missed: whatever a page shows may be stale. */
+export function publishResync(): void {
+  for (const l of resyncListeners) l();
+}
+
+/** Calls `onResync` while mounted when the live connection came back without what it missed. */
+export function useResync(onResync: () => void): void {
+  const ref = useRef(onResync);
+  useEffect(() => {
+    ref.current = onResync;
+  });
+  useEffect(() => {
+    const listener = () => ref.current();
+    resyncListeners.add(listener);
+    return () => void resyncListeners.delete(listener);
+  }, []);
 }
 
 /** Calls `onNotice` for each notice while mounted (the latest callback, without resubscribing). */
