@@ -6,8 +6,12 @@
  * turns acks and telemetry into ACKED / EXECUTED / FAILED; releases machines whose account was
  * cured; and re-arms after an emergency release's window.
  *
- * Several api nodes may run it: each command is handled under its row lock (`skip locked`), and a
- * resend is harmless (the box answers a repeat without acting twice).
+ * Several api nodes may run it at once (docs/deployment.md, "Several api nodes"): each command is
+ * moved under its row lock (`skip locked`), so one send is made and published by one node; one
+ * box's sends go out one at a time across the nodes, in counter order (send-lock.ts); the sweeps
+ * re-check under a row lock or write through a unique index, so a cure, a re-arm or a decision
+ * alert happens once. A node that dies mid-pass takes its locks with its connections. A resend is
+ * harmless (the box answers a repeat without acting twice).
  */
 import type { Logger } from 'pino';
 import { alertsById } from '../../db/alerts.ts';
@@ -27,8 +31,14 @@ import {
   type StepContext,
 } from './dispatch-steps.ts';
 import type { CommandFeed } from './feed.ts';
+import { sendLock } from './send-lock.ts';
 import { profileNamed } from './service.ts';
-import { dueCommandIds } from './store.ts';
+import { deviceOfCommand, dueCommands } from './store.ts';
+
+/** How long a publish may wait for the broker's PUBACK before the send lock is let go. */
+const PUBLISH_WAIT_MS = 10_000;
+/** When a box another node was sending to is tried again (besides the regular tick). */
+const BUSY_RETRY_MS = 250;
 
 /** What the dispatcher needs of its broker connection (an mqtt.js client, or a test's network). */
 export interface CommandLink {
@@ -62,10 +72,13 @@ export interface Dispatcher {
 
 export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const now = o.now ?? Date.now;
-  const reconnected = new Set<string>();
+  /** Devices that came back online, with when this node heard (its clock). */
+  const reconnected = new Map<string, number>();
+  const sends = sendLock(o.db);
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
+  let retry: NodeJS.Timeout | null = null;
   /** Acks being applied: a pass and stop() wait for them. */
   const applying = new Set<Promise<void>>();
   const steps: StepContext = {
@@ -79,7 +92,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     const t = parseTopic(topic);
     if (!t) return;
     if (t.kind === 'status' && payload.toString() === 'online') {
-      reconnected.add(t.deviceId);
+      reconnected.set(t.deviceId, now());
       kick();
     } else if (t.kind === 'ack') {
       const p = handleAck(t.deviceId, payload)
@@ -100,17 +113,47 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     await applyAck(steps, deviceId, ack);
   }
 
-  /** Moves one open command as far as it goes now and publishes it if it is to be sent. */
-  async function advance(id: string, back: ReadonlySet<string> = reconnected): Promise<void> {
-    const publication = await advanceCommand(steps, id, back);
-    if (publication) await publish(publication);
+  /**
+   * Moves one open command as far as it goes now and publishes it if it is to be sent, holding its
+   * box's send lock throughout. When another node holds it, the command is tried again shortly.
+   */
+  async function advance(
+    id: string,
+    deviceId: string,
+    back: ReadonlyMap<string, number> = reconnected,
+  ): Promise<void> {
+    const done = await sends.withDevice(deviceId, async () => {
+      const publication = await advanceCommand(steps, id, back);
+      if (publication) await publish(publication);
+    });
+    if (!done) retrySoon();
   }
 
   // Published after the commit: a crash in between means a resend later, never a send unrecorded.
+  // Not waited for without end (a broker that never answers would hold the box's send lock): the
+  // command stays SENT and is resent on schedule.
   async function publish({ topic, payload }: Publication): Promise<void> {
-    await o.mqtt.publishAsync(topic, payload, { qos: 1 }).catch((e: Error) => {
-      o.logger.warn({ err: e.message, topic }, 'command publish failed; it will be resent');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), PUBLISH_WAIT_MS);
     });
+    try {
+      const outcome = await Promise.race([o.mqtt.publishAsync(topic, payload, { qos: 1 }), late]);
+      if (outcome === 'late') o.logger.warn({ topic }, 'broker slow to take a command; it will be resent');
+    } catch (e) {
+      o.logger.warn({ err: (e as Error).message, topic }, 'command publish failed; it will be resent');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function retrySoon(): void {
+    if (retry || stopped) return;
+    retry = setTimeout(() => {
+      retry = null;
+      kick();
+    }, BUSY_RETRY_MS);
+    retry.unref();
   }
 
   async function pass(): Promise<void> {
@@ -119,13 +162,21 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     await rearm(steps);
     const decisions = await raiseDecisionsDue(o.db, o.feed, profileNamed, now());
     if (decisions.length > 0) o.onAlerts?.(await alertsById(o.db, decisions));
-    const back = new Set(reconnected);
-    const ids = await dueCommandIds(o.db, now(), [...back]);
-    for (const d of back) reconnected.delete(d);
-    for (const id of ids) {
+    const back = new Map(reconnected);
+    const due = await dueCommands(o.db, now(), [...back.keys()]);
+    // Heard of again meanwhile: kept for the next pass.
+    for (const [d, at] of back) if (reconnected.get(d) === at) reconnected.delete(d);
+    for (const { id, deviceId } of due) {
       // One command's failure never delays another's.
-      await advance(id, back).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed'));
+      await advance(id, deviceId, back).catch((e) =>
+        o.logger.error({ err: e, id }, 'command dispatch failed'),
+      );
     }
+  }
+
+  async function dispatchNow(id: string): Promise<void> {
+    const deviceId = await deviceOfCommand(o.db, id);
+    if (deviceId) await advance(id, deviceId);
   }
 
   function kick(): void {
@@ -151,7 +202,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
 
   return {
     kick,
-    dispatchNow: (id) => advance(id).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed')),
+    dispatchNow: (id) =>
+      dispatchNow(id).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed')),
     async pass() {
       while (running || applying.size > 0) await Promise.all([running, ...applying]);
       await pass();
@@ -159,6 +211,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     async stop() {
       stopped = true;
       clearInterval(timer);
+      if (retry) clearTimeout(retry);
       o.mqtt.off('message', onMessage);
       while (running || applying.size > 0) await Promise.all([running, ...applying]);
     },
