@@ -25,7 +25,7 @@ import { loadOrCreateSecret } from './auth/secret.ts';
 import { createAuth } from './auth/service.ts';
 import { loginThrottleFrom } from './auth/throttle.ts';
 import { createTokens } from './auth/tokens.ts';
-import { startDispatcher } from './commands/dispatcher.ts';
+import { startDispatcher, statusShareGroupOf } from './commands/dispatcher.ts';
 import { commandFeed } from './commands/feed.ts';
 import { configuredProfile } from './commands/service.ts';
 import { startDailyRefresh } from './contracts/scheduler.ts';
@@ -118,6 +118,8 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
       logger: logger.child({ role: 'commands' }),
       now,
       onAlerts: announceAlerts,
+      // On a real broker the api nodes of one database share the devices' status messages.
+      statusShareGroup: config.MQTT_URL === undefined ? null : await statusShareGroupOf(db),
     });
     stops.push(() => dispatcher.stop());
     const embedded = config.MQTT_URL === undefined;

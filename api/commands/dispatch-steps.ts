@@ -248,14 +248,12 @@ export async function rearm(ctx: StepContext): Promise<void> {
 /**
  * Moves one open command as far as it goes now (queue and send in one pass) and returns what to
  * publish, if anything: the caller publishes after the commit, so a crash in between means a resend
- * later, never a send unrecorded. `reconnected` holds devices that have just come back online, with
- * when this node heard so: a command sent since then (by any node) is not sent again for it, so
- * one reconnect brings one resend, not one per api node.
+ * later, never a send unrecorded. `reconnected` holds devices that have just come back online.
  */
 export async function advanceCommand(
   ctx: StepContext,
   id: string,
-  reconnected: ReadonlyMap<string, number>,
+  reconnected: ReadonlySet<string>,
 ): Promise<Publication | null> {
   let publish: Publication | null = null;
   await ctx.feed.run(async (tx, onTransition) => {
@@ -268,10 +266,8 @@ export async function advanceCommand(
       { type: c.type, requestedBy: c.requestedBy },
       await policyContext(tx, c, p, t),
     );
-    const backAt = reconnected.get(c.deviceId);
-    const back = backAt !== undefined && (c.lastSentAt === null || c.lastSentAt <= backAt);
     for (let i = 0; i < 3; i++) {
-      const step = nextStep(c, evaluation, t, back);
+      const step = nextStep(c, evaluation, t, reconnected.has(c.deviceId));
       const policy = { ...evaluation, profile: p.id };
       if (step.kind === 'wait') return;
       if (step.kind === 'expire') {

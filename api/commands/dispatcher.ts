@@ -13,6 +13,7 @@
  * alert happens once. A node that dies mid-pass takes its locks with its connections. A resend is
  * harmless (the box answers a repeat without acting twice).
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { alertsById } from '../../db/alerts.ts';
 import type { Database } from '../../db/client.ts';
@@ -35,8 +36,6 @@ import { sendLock } from './send-lock.ts';
 import { profileNamed } from './service.ts';
 import { deviceOfCommand, dueCommands } from './store.ts';
 
-/** How long a publish may wait for the broker's PUBACK before the send lock is let go. */
-const PUBLISH_WAIT_MS = 10_000;
 /** When a box another node was sending to is tried again (besides the regular tick). */
 const BUSY_RETRY_MS = 250;
 
@@ -58,6 +57,17 @@ export interface DispatcherOptions {
   tickMs?: number;
   /** Told of alerts the dispatcher raised or cleared (a GPS stop's decision due): the live feed. */
   onAlerts?: (alerts: AlertView[]) => void;
+  /** How long a node that hangs mid-send keeps a box's send lock (send-lock.ts); default 30 s. */
+  sendLeaseSeconds?: number | undefined;
+  /** How long a publish is waited for before the send lock is let go; default 10 s. */
+  publishWaitMs?: number | undefined;
+  /**
+   * The shared-subscription group (`$share/<group>/devices/+/status`) of the api nodes on one
+   * database, on a broker that has them (Mosquitto): a device's `online` then reaches one node,
+   * which resends what the device missed, instead of every node resending it. Null: every node
+   * hears every status (the embedded broker, which has no shared subscriptions, and one node).
+   */
+  statusShareGroup?: string | null;
 }
 
 export interface Dispatcher {
@@ -70,11 +80,30 @@ export interface Dispatcher {
   stop(): Promise<void>;
 }
 
+/**
+ * The status share group of the api nodes on one database, as the database names itself (its name,
+ * address and port as the server sees them, so nodes reaching it under different host names still
+ * agree). Nodes on another database — another deployment, a test run on the same broker — are in
+ * another group: a device's `online` never goes to a node that does not hold its commands. Null on
+ * the embedded database, which has one node.
+ */
+export async function statusShareGroupOf(db: Database): Promise<string | null> {
+  if (db.engine === 'pglite') return null;
+  const { rows } = await db.query<{ id: string }>(
+    `select current_database() || '@' || coalesce(host(inet_server_addr()), 'socket') || ':'
+            || coalesce(inet_server_port(), 0) as id`,
+  );
+  return `api-${createHash('sha256')
+    .update(rows[0]?.id ?? '')
+    .digest('hex')
+    .slice(0, 16)}`;
+}
+
 export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const now = o.now ?? Date.now;
-  /** Devices that came back online, with when this node heard (its clock). */
-  const reconnected = new Map<string, number>();
-  const sends = sendLock(o.db);
+  /** Devices that have come back online since the last pass. */
+  const reconnected = new Set<string>();
+  const sends = sendLock(o.db, { leaseSeconds: o.sendLeaseSeconds });
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
@@ -92,7 +121,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     const t = parseTopic(topic);
     if (!t) return;
     if (t.kind === 'status' && payload.toString() === 'online') {
-      reconnected.set(t.deviceId, now());
+      reconnected.add(t.deviceId);
       kick();
     } else if (t.kind === 'ack') {
       const p = handleAck(t.deviceId, payload)
@@ -102,7 +131,10 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
   };
   o.mqtt.on('message', onMessage);
-  o.mqtt.subscribe([topics.allAcks, 'devices/+/status'], { qos: 1 });
+  // Every node applies every ack (a second application finds the command moved on and changes
+  // nothing); a device's coming back is one node's business.
+  const statuses = o.statusShareGroup ? `$share/${o.statusShareGroup}/devices/+/status` : 'devices/+/status';
+  o.mqtt.subscribe([topics.allAcks, statuses], { qos: 1 });
 
   async function handleAck(deviceId: string, payload: Buffer): Promise<void> {
     const ack = readAck(payload);
@@ -115,18 +147,20 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
 
   /**
    * Moves one open command as far as it goes now and publishes it if it is to be sent, holding its
-   * box's send lock throughout. When another node holds it, the command is tried again shortly.
+   * box's send lock throughout. When another node holds it, the command is tried again shortly
+   * (and false is returned).
    */
   async function advance(
     id: string,
     deviceId: string,
-    back: ReadonlyMap<string, number> = reconnected,
-  ): Promise<void> {
+    back: ReadonlySet<string> = reconnected,
+  ): Promise<boolean> {
     const done = await sends.withDevice(deviceId, async () => {
       const publication = await advanceCommand(steps, id, back);
       if (publication) await publish(publication);
     });
     if (!done) retrySoon();
+    return done;
   }
 
   // Published after the commit: a crash in between means a resend later, never a send unrecorded.
@@ -135,7 +169,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
   async function publish({ topic, payload }: Publication): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((resolve) => {
-      timer = setTimeout(() => resolve('late'), PUBLISH_WAIT_MS);
+      timer = setTimeout(() => resolve('late'), o.publishWaitMs ?? 10_000);
     });
     try {
       const outcome = await Promise.race([o.mqtt.publishAsync(topic, payload, { qos: 1 }), late]);
@@ -162,15 +196,17 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     await rearm(steps);
     const decisions = await raiseDecisionsDue(o.db, o.feed, profileNamed, now());
     if (decisions.length > 0) o.onAlerts?.(await alertsById(o.db, decisions));
-    const back = new Map(reconnected);
-    const due = await dueCommands(o.db, now(), [...back.keys()]);
-    // Heard of again meanwhile: kept for the next pass.
-    for (const [d, at] of back) if (reconnected.get(d) === at) reconnected.delete(d);
+    const back = new Set(reconnected);
+    const due = await dueCommands(o.db, now(), [...back]);
+    for (const d of back) reconnected.delete(d);
     for (const { id, deviceId } of due) {
       // One command's failure never delays another's.
-      await advance(id, deviceId, back).catch((e) =>
-        o.logger.error({ err: e, id }, 'command dispatch failed'),
-      );
+      const done = await advance(id, deviceId, back).catch((e) => {
+        o.logger.error({ err: e, id }, 'command dispatch failed');
+        return true;
+      });
+      // Its box was busy with another node's send: its coming back still counts at the retry.
+      if (!done && back.has(deviceId)) reconnected.add(deviceId);
     }
   }
 

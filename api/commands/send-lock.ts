@@ -32,7 +32,10 @@ export interface SendLock {
   withDevice(deviceId: string, send: () => Promise<void>): Promise<boolean>;
 }
 
-export function sendLock(db: Database, { leaseSeconds = 30 } = {}): SendLock {
+export function sendLock(
+  db: Database,
+  { leaseSeconds = 30 }: { leaseSeconds?: number | undefined } = {},
+): SendLock {
   let queue: Promise<unknown> = Promise.resolve();
   const oneAtATime = <T>(fn: () => Promise<T>): Promise<T> => {
     const result = queue.then(fn);

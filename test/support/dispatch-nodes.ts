@@ -9,7 +9,12 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import pino from 'pino';
 import { appendAudit } from '../../api/audit/log.ts';
-import { type CommandLink, type Dispatcher, startDispatcher } from '../../api/commands/dispatcher.ts';
+import {
+  type CommandLink,
+  type Dispatcher,
+  startDispatcher,
+  statusShareGroupOf,
+} from '../../api/commands/dispatcher.ts';
 import { commandFeed } from '../../api/commands/feed.ts';
 import { type Database, openDatabase } from '../../db/client.ts';
 import { registerKeyring } from '../../db/keys.ts';
@@ -57,6 +62,15 @@ export interface DispatchNode {
   dispatcher: Dispatcher;
   /** Every command this node published, in order. */
   published: Publication[];
+  /** Status messages held back so far (with `holdStatus`). */
+  heldStatus(): number;
+  /** Hands the node the device status messages held back so far, and stops holding them. */
+  releaseStatus(): void;
+  /**
+   * The node dies: the server ends its connections (what it sees when a process is killed), its
+   * pool is ended, its broker connection dropped. Whatever it was doing fails from then on.
+   */
+  kill(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -68,6 +82,12 @@ export interface NodeOptions {
   tickMs?: number;
   /** Called before each publication goes out; may hold it (a node that freezes mid-send). */
   beforePublish?: (p: Publication) => Promise<void> | void;
+  /** Holds back device status messages until `releaseStatus()`: a node that hears of a reconnect late. */
+  holdStatus?: boolean;
+  sendLeaseSeconds?: number;
+  publishWaitMs?: number;
+  /** As api/start.ts derives it from the database, unless given (null: every node hears every status). */
+  statusShareGroup?: string | null;
 }
 
 /** A dispatcher as api/start.ts runs it, on a pool and a broker connection of its own. */
@@ -79,9 +99,19 @@ export async function startDispatchNode(o: NodeOptions): Promise<DispatchNode> {
   });
   client.on('error', () => {});
   const published: Publication[] = [];
+  const held: [string, Buffer][] = [];
+  let holding = o.holdStatus ?? false;
+  const listeners = new Map<unknown, (topic: string, payload: Buffer) => void>();
   const link: CommandLink = {
-    on: (event, listener) => client.on(event, listener),
-    off: (event, listener) => client.off(event, listener),
+    on(event, listener) {
+      const gated = (topic: string, payload: Buffer) => {
+        if (holding && topic.endsWith('/status')) held.push([topic, payload]);
+        else listener(topic, payload);
+      };
+      listeners.set(listener, gated);
+      return client.on(event, gated);
+    },
+    off: (event, listener) => client.off(event, listeners.get(listener) ?? listener),
     subscribe: (t, options) => client.subscribe(t, options),
     async publishAsync(topic, payload, options) {
       const c = JSON.parse(payload) as SignedCommand;
@@ -99,14 +129,35 @@ export async function startDispatchNode(o: NodeOptions): Promise<DispatchNode> {
     logger: pino({ level: 'silent' }),
     now: o.now,
     tickMs: o.tickMs ?? 200,
+    sendLeaseSeconds: o.sendLeaseSeconds,
+    publishWaitMs: o.publishWaitMs,
+    statusShareGroup: o.statusShareGroup === undefined ? await statusShareGroupOf(db) : o.statusShareGroup,
   });
+  let dead = false;
   return {
     name: o.name,
     db,
     dispatcher,
     published,
+    heldStatus: () => held.length,
+    releaseStatus() {
+      holding = false;
+      for (const [topic, payload] of held.splice(0)) client.emit('message', topic, payload, {} as never);
+    },
+    async kill() {
+      dead = true;
+      const admin = await openDatabase({ url: o.databaseUrl });
+      try {
+        await endConnectionsOf(admin, o.name);
+      } finally {
+        await admin.close();
+      }
+      void db.close().catch(() => {});
+      client.end(true);
+    },
     async stop() {
       await dispatcher.stop();
+      if (dead) return;
       await client.endAsync();
       await db.close();
     },
@@ -123,13 +174,27 @@ export interface WireBox {
   deviceId: string;
   token: string;
   firmware: BoxFirmware;
+  /** Every command message that reached the box, repeats included. */
+  received: SignedCommand[];
   answers: Answer[];
+  /** Says `online` on its status topic, as a box does when it (re)connects (not retained here). */
+  online(): Promise<void>;
   stop(): Promise<void>;
 }
 
-/** A box on the broker: the reference firmware behind its own connection (no status messages). */
-export async function connectBox(mqttUrl: string, deviceId: string, token: string): Promise<WireBox> {
+/**
+ * A box on the broker: the reference firmware behind its own connection. It says nothing on its
+ * status topic unless asked (`online()`); with `answer: false` it takes commands in and never
+ * answers (a box whose answers are lost).
+ */
+export async function connectBox(
+  mqttUrl: string,
+  deviceId: string,
+  token: string,
+  { answer = true } = {},
+): Promise<WireBox> {
   const firmware = new BoxFirmware(deviceId, token);
+  const received: SignedCommand[] = [];
   const answers: Answer[] = [];
   const client: MqttClient = await mqtt.connectAsync(mqttUrl, {
     clientId: `box-${deviceId}`,
@@ -138,6 +203,8 @@ export async function connectBox(mqttUrl: string, deviceId: string, token: strin
   client.on('error', () => {});
   client.on('message', (_topic, payload) => {
     const command = JSON.parse(payload.toString()) as SignedCommand;
+    received.push(command);
+    if (!answer) return;
     const ack = firmware.onCommand(command as never, Date.now());
     answers.push({ ack: ack as unknown as CommandAck, counter: command.counter });
     client.publish(topics.ack(deviceId), JSON.stringify(ack), { qos: 1 });
@@ -147,7 +214,11 @@ export async function connectBox(mqttUrl: string, deviceId: string, token: strin
     deviceId,
     token,
     firmware,
+    received,
     answers,
+    online: async () => {
+      await client.publishAsync(topics.status(deviceId), 'online', { qos: 1 });
+    },
     stop: () => client.endAsync(),
   };
 }
