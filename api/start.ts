@@ -31,6 +31,7 @@ import { configuredProfile } from './commands/service.ts';
 import { startDailyRefresh } from './contracts/scheduler.ts';
 import { wrapPlainKeys } from './devices/keys.ts';
 import { attachLive } from './map/live.ts';
+import { openRedis, type RedisLink } from './redis.ts';
 
 export interface ApiDeps {
   db: Database;
@@ -80,6 +81,12 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
     if (wrapped > 0) logger.warn({ wrapped }, 'wrapped command keys stored in plain text');
     const apiMqtt = await connectService(deps.mqttUrl, deps.service, `api-${hostname()}-${process.pid}`);
     stops.push(() => apiMqtt.endAsync());
+    // What several api nodes share (REDIS_URL): the request rate limits' counts, and the live map's.
+    // Closed after the app and the live map (stops run in reverse).
+    const redis: RedisLink | null = config.REDIS_URL
+      ? await openRedis(config.REDIS_URL, logger.child({ role: 'redis' }))
+      : null;
+    if (redis) stops.push(() => redis.close());
     const tokens = createTokens({
       secret: config.JWT_SECRET ?? loadOrCreateSecret(config.DATA_DIR),
       ttlSeconds: config.JWT_TTL,
@@ -148,6 +155,7 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
           imports: config.RATE_LIMIT_IMPORTS,
           tracks: config.RATE_LIMIT_TRACKS,
         },
+        redis: redis ? { client: redis.client, keyPrefix: config.REDIS_KEY_PREFIX } : undefined,
       },
       now,
       health: {
