@@ -26,13 +26,13 @@ import { loadOrCreateSecret } from './auth/secret.ts';
 import { createAuth } from './auth/service.ts';
 import { loginThrottleFrom } from './auth/throttle.ts';
 import { createTokens } from './auth/tokens.ts';
-import { startDispatcher } from './commands/dispatcher.ts';
+import { startDispatcher, statusShareGroupOf } from './commands/dispatcher.ts';
 import { commandFeed } from './commands/feed.ts';
 import { configuredProfile } from './commands/service.ts';
 import { startDailyRefresh } from './contracts/scheduler.ts';
 import { wrapPlainKeys } from './devices/keys.ts';
 import { attachLive, liveShareGroup } from './map/live.ts';
-import { openRedis } from './redis.ts';
+import { openRedis, type RedisLink } from './redis.ts';
 
 export interface ApiDeps {
   db: Database;
@@ -84,14 +84,18 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
     const clientId = `api-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const apiMqtt = await connectService(deps.mqttUrl, deps.service, clientId);
     stops.push(() => apiMqtt.endAsync());
+    // What several api nodes share (REDIS_URL): the request rate limits' counts and the live map's
+    // socket.io adapter.
+    // Closed after the app and the live map (stops run in reverse).
+    const redis: RedisLink | null = config.REDIS_URL
+      ? await openRedis(config.REDIS_URL, logger.child({ role: 'redis' }))
+      : null;
+    if (redis) stops.push(() => redis.close());
     const tokens = createTokens({
       secret: config.JWT_SECRET ?? loadOrCreateSecret(config.DATA_DIR),
       ttlSeconds: config.JWT_TTL,
     });
     const auth = createAuth(db, tokens, { throttle: loginThrottleFrom(config) });
-    // Several api nodes share Redis: the live map's socket.io adapter.
-    const redis = config.REDIS_URL ? await openRedis(config.REDIS_URL, logger.child({ role: 'api' })) : null;
-    if (redis) stops.push(() => redis.close());
     // Stage changes go out on the broker, so the live feed (one api node) pushes them to every browser.
     const announceStages = (changes: StageChange[]) => {
       apiMqtt.publish(LIVE_STAGES_TOPIC, JSON.stringify(changes), { qos: 0 });
@@ -125,6 +129,8 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
       logger: logger.child({ role: 'commands' }),
       now,
       onAlerts: announceAlerts,
+      // On a real broker the api nodes of one database share the devices' status messages.
+      statusShareGroup: config.MQTT_URL === undefined ? null : await statusShareGroupOf(db),
     });
     stops.push(() => dispatcher.stop());
     const embedded = config.MQTT_URL === undefined;
@@ -153,6 +159,7 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
           imports: config.RATE_LIMIT_IMPORTS,
           tracks: config.RATE_LIMIT_TRACKS,
         },
+        redis: redis ? { client: redis.client, keyPrefix: config.REDIS_KEY_PREFIX } : undefined,
       },
       now,
       health: {

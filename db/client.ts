@@ -47,6 +47,15 @@ async function openPostgres(url: string): Promise<Database> {
     query: (text, params) => pool.query(text, params as unknown[]) as never,
     async transaction(fn) {
       const client = await pool.connect();
+      // The pool listens for errors only on idle clients. A connection that ends while this one is
+      // checked out (the server restarted, the session ended by a timeout or an operator) would
+      // otherwise raise an unhandled error event and end the process; caught here, it fails this
+      // transaction's next query instead, and the client is thrown away rather than pooled again.
+      let lost: Error | undefined;
+      const onError = (e: Error) => {
+        lost = e;
+      };
+      client.on('error', onError);
       try {
         await client.query('begin');
         const result = await fn({
@@ -61,7 +70,8 @@ async function openPostgres(url: string): Promise<Database> {
         await client.query('rollback').catch(() => {});
         throw e;
       } finally {
-        client.release();
+        client.off('error', onError);
+        client.release(lost);
       }
     },
     async exec(sql) {

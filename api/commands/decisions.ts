@@ -67,11 +67,19 @@ export async function raiseDecisionsDue(
                returning id::text`,
               [s.device_id, s.contract_id, at, JSON.stringify(detail)],
             )
-          : await tx.query<{ id: string }>(
+          : // Only while the repeat is still due: two nodes that both read it due would otherwise
+            // both count a repeat. The second waits for the first's row lock, then finds
+            // last_seen_at moved on (PostgreSQL checks the condition again on the row as updated).
+            await tx.query<{ id: string }>(
               `update alert set last_seen_at = $2, occurrences = occurrences + 1, detail = $3::jsonb,
                  acknowledged_at = null, acknowledged_by = null, acknowledged_note = null
-               where id = $1 and status = 'open' returning id::text`,
-              [s.alert_id, at, JSON.stringify(detail)],
+               where id = $1 and status = 'open' and last_seen_at <= $4 returning id::text`,
+              [
+                s.alert_id,
+                at,
+                JSON.stringify(detail),
+                new Date(now - p.decisionRepeatDays * DAY).toISOString(),
+              ],
             );
       if (!rows[0]) return; // another node got there first
       changed.push(rows[0].id);

@@ -6,9 +6,14 @@
  * turns acks and telemetry into ACKED / EXECUTED / FAILED; releases machines whose account was
  * cured; and re-arms after an emergency release's window.
  *
- * Several api nodes may run it: each command is handled under its row lock (`skip locked`), and a
- * resend is harmless (the box answers a repeat without acting twice).
+ * Several api nodes may run it at once (docs/deployment.md, "Several api nodes"): each command is
+ * moved under its row lock (`skip locked`), so one send is made and published by one node; one
+ * box's sends go out one at a time across the nodes, in counter order (send-lock.ts); the sweeps
+ * re-check under a row lock or write through a unique index, so a cure, a re-arm or a decision
+ * alert happens once. A node that dies mid-pass takes its locks with its connections. A resend is
+ * harmless (the box answers a repeat without acting twice).
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { alertsById } from '../../db/alerts.ts';
 import type { Database } from '../../db/client.ts';
@@ -27,8 +32,12 @@ import {
   type StepContext,
 } from './dispatch-steps.ts';
 import type { CommandFeed } from './feed.ts';
+import { sendLock } from './send-lock.ts';
 import { profileNamed } from './service.ts';
-import { dueCommandIds } from './store.ts';
+import { deviceOfCommand, dueCommands } from './store.ts';
+
+/** When a box another node was sending to is tried again (besides the regular tick). */
+const BUSY_RETRY_MS = 250;
 
 /** What the dispatcher needs of its broker connection (an mqtt.js client, or a test's network). */
 export interface CommandLink {
@@ -48,6 +57,17 @@ export interface DispatcherOptions {
   tickMs?: number;
   /** Told of alerts the dispatcher raised or cleared (a GPS stop's decision due): the live feed. */
   onAlerts?: (alerts: AlertView[]) => void;
+  /** How long a node that hangs mid-send keeps a box's send lock (send-lock.ts); default 30 s. */
+  sendLeaseSeconds?: number | undefined;
+  /** How long a publish is waited for before the send lock is let go; default 10 s. */
+  publishWaitMs?: number | undefined;
+  /**
+   * The shared-subscription group (`$share/<group>/devices/+/status`) of the api nodes on one
+   * database, on a broker that has them (Mosquitto): a device's `online` then reaches one node,
+   * which resends what the device missed, instead of every node resending it. Null: every node
+   * hears every status (the embedded broker, which has no shared subscriptions, and one node).
+   */
+  statusShareGroup?: string | null;
 }
 
 export interface Dispatcher {
@@ -60,12 +80,34 @@ export interface Dispatcher {
   stop(): Promise<void>;
 }
 
+/**
+ * The status share group of the api nodes on one database, as the database names itself (its name,
+ * address and port as the server sees them, so nodes reaching it under different host names still
+ * agree). Nodes on another database — another deployment, a test run on the same broker — are in
+ * another group: a device's `online` never goes to a node that does not hold its commands. Null on
+ * the embedded database, which has one node.
+ */
+export async function statusShareGroupOf(db: Database): Promise<string | null> {
+  if (db.engine === 'pglite') return null;
+  const { rows } = await db.query<{ id: string }>(
+    `select current_database() || '@' || coalesce(host(inet_server_addr()), 'socket') || ':'
+            || coalesce(inet_server_port(), 0) as id`,
+  );
+  return `api-${createHash('sha256')
+    .update(rows[0]?.id ?? '')
+    .digest('hex')
+    .slice(0, 16)}`;
+}
+
 export function startDispatcher(o: DispatcherOptions): Dispatcher {
   const now = o.now ?? Date.now;
+  /** Devices that have come back online since the last pass. */
   const reconnected = new Set<string>();
+  const sends = sendLock(o.db, { leaseSeconds: o.sendLeaseSeconds });
   let running: Promise<void> | null = null;
   let again = false;
   let stopped = false;
+  let retry: NodeJS.Timeout | null = null;
   /** Acks being applied: a pass and stop() wait for them. */
   const applying = new Set<Promise<void>>();
   const steps: StepContext = {
@@ -89,7 +131,10 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     }
   };
   o.mqtt.on('message', onMessage);
-  o.mqtt.subscribe([topics.allAcks, 'devices/+/status'], { qos: 1 });
+  // Every node applies every ack (a second application finds the command moved on and changes
+  // nothing); a device's coming back is one node's business.
+  const statuses = o.statusShareGroup ? `$share/${o.statusShareGroup}/devices/+/status` : 'devices/+/status';
+  o.mqtt.subscribe([topics.allAcks, statuses], { qos: 1 });
 
   async function handleAck(deviceId: string, payload: Buffer): Promise<void> {
     const ack = readAck(payload);
@@ -100,17 +145,49 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     await applyAck(steps, deviceId, ack);
   }
 
-  /** Moves one open command as far as it goes now and publishes it if it is to be sent. */
-  async function advance(id: string, back: ReadonlySet<string> = reconnected): Promise<void> {
-    const publication = await advanceCommand(steps, id, back);
-    if (publication) await publish(publication);
+  /**
+   * Moves one open command as far as it goes now and publishes it if it is to be sent, holding its
+   * box's send lock throughout. When another node holds it, the command is tried again shortly
+   * (and false is returned).
+   */
+  async function advance(
+    id: string,
+    deviceId: string,
+    back: ReadonlySet<string> = reconnected,
+  ): Promise<boolean> {
+    const done = await sends.withDevice(deviceId, async () => {
+      const publication = await advanceCommand(steps, id, back);
+      if (publication) await publish(publication);
+    });
+    if (!done) retrySoon();
+    return done;
   }
 
   // Published after the commit: a crash in between means a resend later, never a send unrecorded.
+  // Not waited for without end (a broker that never answers would hold the box's send lock): the
+  // command stays SENT and is resent on schedule.
   async function publish({ topic, payload }: Publication): Promise<void> {
-    await o.mqtt.publishAsync(topic, payload, { qos: 1 }).catch((e: Error) => {
-      o.logger.warn({ err: e.message, topic }, 'command publish failed; it will be resent');
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), o.publishWaitMs ?? 10_000);
     });
+    try {
+      const outcome = await Promise.race([o.mqtt.publishAsync(topic, payload, { qos: 1 }), late]);
+      if (outcome === 'late') o.logger.warn({ topic }, 'broker slow to take a command; it will be resent');
+    } catch (e) {
+      o.logger.warn({ err: (e as Error).message, topic }, 'command publish failed; it will be resent');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  function retrySoon(): void {
+    if (retry || stopped) return;
+    retry = setTimeout(() => {
+      retry = null;
+      kick();
+    }, BUSY_RETRY_MS);
+    retry.unref();
   }
 
   async function pass(): Promise<void> {
@@ -120,12 +197,22 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     const decisions = await raiseDecisionsDue(o.db, o.feed, profileNamed, now());
     if (decisions.length > 0) o.onAlerts?.(await alertsById(o.db, decisions));
     const back = new Set(reconnected);
-    const ids = await dueCommandIds(o.db, now(), [...back]);
+    const due = await dueCommands(o.db, now(), [...back]);
     for (const d of back) reconnected.delete(d);
-    for (const id of ids) {
+    for (const { id, deviceId } of due) {
       // One command's failure never delays another's.
-      await advance(id, back).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed'));
+      const done = await advance(id, deviceId, back).catch((e) => {
+        o.logger.error({ err: e, id }, 'command dispatch failed');
+        return true;
+      });
+      // Its box was busy with another node's send: its coming back still counts at the retry.
+      if (!done && back.has(deviceId)) reconnected.add(deviceId);
     }
+  }
+
+  async function dispatchNow(id: string): Promise<void> {
+    const deviceId = await deviceOfCommand(o.db, id);
+    if (deviceId) await advance(id, deviceId);
   }
 
   function kick(): void {
@@ -151,7 +238,8 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
 
   return {
     kick,
-    dispatchNow: (id) => advance(id).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed')),
+    dispatchNow: (id) =>
+      dispatchNow(id).catch((e) => o.logger.error({ err: e, id }, 'command dispatch failed')),
     async pass() {
       while (running || applying.size > 0) await Promise.all([running, ...applying]);
       await pass();
@@ -159,6 +247,7 @@ export function startDispatcher(o: DispatcherOptions): Dispatcher {
     async stop() {
       stopped = true;
       clearInterval(timer);
+      if (retry) clearTimeout(retry);
       o.mqtt.off('message', onMessage);
       while (running || applying.size > 0) await Promise.all([running, ...applying]);
     },

@@ -379,13 +379,13 @@ export async function lastSentImmobilizeBefore(
  * need no approval; sent ones whose resend is due (5 s at the earliest) or whose device just came
  * back; and anything past its validity. A command waiting for a person is left alone.
  */
-export async function dueCommandIds(
+export async function dueCommands(
   sql: Sql,
   now: number,
   reconnected: readonly string[],
-): Promise<string[]> {
-  const { rows } = await sql.query<{ id: string }>(
-    `select id from command
+): Promise<{ id: string; deviceId: string }[]> {
+  const { rows } = await sql.query<{ id: string; device_id: string }>(
+    `select id, device_id from command
      where state in ('APPROVED', 'QUEUED')
         or (state = 'REQUESTED' and type <> 'immobilize' and not emergency)
         or (state = 'SENT' and (last_sent_at <= $1 or device_id = any($2::text[])))
@@ -400,7 +400,15 @@ export async function dueCommandIds(
       new Date(now - ACKED_IMMOBILIZE_GRACE_MS).toISOString(),
     ],
   );
-  return rows.map((r) => r.id);
+  return rows.map((r) => ({ id: r.id, deviceId: r.device_id }));
+}
+
+/** The device a command is for; null when there is no such command. */
+export async function deviceOfCommand(sql: Sql, id: string): Promise<string | null> {
+  const { rows } = await sql.query<{ device_id: string }>('select device_id from command where id = $1', [
+    id,
+  ]);
+  return rows[0]?.device_id ?? null;
 }
 
 export async function contractOfDevice(sql: Sql, deviceId: string): Promise<string | null> {

@@ -7,12 +7,15 @@
  * which address). The password throttle (api/auth/throttle.ts) still counts failures per name; this
  * caps attempts of any kind.
  *
- * The counts are in process (@fastify/rate-limit's memory store): with several api nodes each
- * allows the full budget. The plugin takes a Redis client (`store.redis`) for counts shared by
- * all nodes.
+ * Where the counts live: in process (@fastify/rate-limit's memory store) on one api node; with
+ * REDIS_URL in Redis (the plugin's own Redis store, on the node's ioredis connection), so that
+ * several api nodes behind a load balancer allow one budget between them, not one each. The
+ * plugin's store counts with one Lua script per request (INCR, and the window's expiry on the
+ * first), atomic in Redis whichever node asks. Keys are `<REDIS_KEY_PREFIX>:rate-limit:…`.
  */
-import fastifyRateLimit, { type RateLimitPluginOptions } from '@fastify/rate-limit';
+import fastifyRateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
+import type { Redis } from 'ioredis';
 import { clientAddress } from '../auth/throttle.ts';
 
 export const LIMITED_ROUTES = ['signIn', 'imports', 'tracks'] as const;
@@ -43,8 +46,11 @@ export interface RateLimitOptions {
   limits?: Partial<RateLimits> | undefined;
   /** Reverse proxies in front of the api (LOGIN_PROXY_HOPS): which X-Forwarded-For entry is the client. */
   proxyHops?: number | undefined;
-  /** Where the counts live: @fastify/rate-limit's Redis client, for counts shared by api nodes. */
-  redis?: RateLimitPluginOptions['redis'];
+  /**
+   * Counts in Redis, shared by every api node (REDIS_URL), under `<keyPrefix>:rate-limit:`;
+   * absent: in this process.
+   */
+  redis?: { client: Redis; keyPrefix: string } | undefined;
 }
 
 /** Call before any route is registered: the hook only sees routes registered after it. */
@@ -53,7 +59,15 @@ export async function installRateLimits(app: FastifyInstance, options: RateLimit
   const hops = options.proxyHops ?? 0;
   await app.register(fastifyRateLimit, {
     global: false,
-    ...(options.redis ? { redis: options.redis } : {}),
+    ...(options.redis
+      ? {
+          redis: options.redis.client,
+          nameSpace: `${options.redis.keyPrefix}:rate-limit:`,
+          // A Redis that answers with an error lets the request through rather than failing it:
+          // the limits guard against floods, and sign-in keeps the database's own throttle.
+          skipOnError: true,
+        }
+      : {}),
     errorResponseBuilder: (_request, context) => ({
       statusCode: context.statusCode,
       message: `too many requests: try again in ${context.after}`,
