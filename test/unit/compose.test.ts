@@ -4,11 +4,13 @@
  * broker/access.ts (the embedded broker's rules, which the Mosquitto ACL must match for devices).
  * deploy/mosquitto/selftest.sh checks the same broker files against the real mosquitto binary.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { join, posix } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { mayPublish, maySubscribe, type Principal } from '../../broker/access.ts';
+import { findHaproxy } from '../../deploy/cluster/start.ts';
 import { loadConfig, parseConfig } from '../../shared/config.ts';
 import { LIVE_POSITIONS_TOPIC } from '../../shared/live.ts';
 import { topics } from '../../shared/protocol.ts';
@@ -17,6 +19,7 @@ import {
   type Compose,
   composeWith,
   deploymentEnv,
+  dockerfileRuntime,
   environment,
   PLACEHOLDER,
   read,
@@ -63,6 +66,12 @@ function publishedTargets(service: Service): number[] {
 }
 
 const appServices = appServicesOf(compose);
+/** The app services running a role, by their ROLES. */
+const named = (role: string) =>
+  appServices.filter(([, service]) => environment(service).ROLES === role).map(([name]) => name);
+const apiNodes = named('api');
+const ingestWorkers = named('ingest');
+const lb = services.lb as Service;
 
 function configOf(name: string) {
   const r = parseConfig(environment(services[name] as Service));
@@ -163,10 +172,49 @@ function aclAllows(acl: string, user: string, access: Access, topic: string): bo
 }
 
 describe('docker-compose.yml', () => {
-  it('has the four services of the production deployment', () => {
-    expect(Object.keys(services).sort()).toEqual(['api', 'db', 'ingest', 'mosquitto']);
+  it('has the services of the production deployment: two api nodes behind a load balancer, two ingest workers', () => {
+    expect(Object.keys(services).sort()).toEqual([
+      'api-1',
+      'api-2',
+      'db',
+      'ingest-1',
+      'ingest-2',
+      'lb',
+      'mosquitto',
+      'redis',
+    ]);
     expect(services.db?.image).toMatch(/^timescale\/timescaledb-ha:pg\d+/);
     expect(services.mosquitto?.image).toMatch(/^eclipse-mosquitto:2/);
+    expect(services.redis?.image).toMatch(/^redis:7/);
+    expect(lb.image).toBe('haproxy:2.6');
+    expect(apiNodes).toEqual(['api-1', 'api-2']);
+    expect(ingestWorkers).toEqual(['ingest-1', 'ingest-2']);
+    // Named services, not replicas: the load balancer addresses each api node, and each ingest
+    // worker keeps a fixed broker session.
+    for (const [name, service] of appServices) expect(service.deploy?.replicas ?? 1, name).toBe(1);
+  });
+
+  it('runs the api nodes, and the ingest workers, from one definition each', () => {
+    // Two nodes of a role differ only in what must differ: the ingest workers' session names.
+    const envOf = (name: string) => environment(services[name] as Service);
+    const { INGEST_CLIENT_ID: first, ...ingest1 } = envOf('ingest-1');
+    const { INGEST_CLIENT_ID: second, ...ingest2 } = envOf('ingest-2');
+    expect(ingest2).toEqual(ingest1);
+    expect(first).not.toBe(second);
+    expect(envOf('api-2')).toEqual(envOf('api-1'));
+    const { environment: _a, ...api1 } = services['api-1'] as Service;
+    const { environment: _b, ...api2 } = services['api-2'] as Service;
+    expect(api2).toEqual(api1);
+  });
+
+  it('has a health check for every service', () => {
+    // Services built from the Dockerfile inherit its HEALTHCHECK unless they switch it off.
+    const imageHealthCheck = /^HEALTHCHECK\s/m.test(read('Dockerfile'));
+    for (const [name, service] of Object.entries(services)) {
+      const own = service.healthcheck;
+      expect(own?.disable, `${name}'s health check is on`).not.toBe(true);
+      expect(own?.test !== undefined || (service.build !== undefined && imageHealthCheck), name).toBe(true);
+    }
   });
 
   it('references only files that exist in the repository', () => {
@@ -216,7 +264,7 @@ describe('docker-compose.yml', () => {
   });
 
   it('sets only variables that shared/config.ts knows, with values it accepts', () => {
-    expect(appServices.map(([name]) => name).sort()).toEqual(['api', 'ingest']);
+    expect(appServices.map(([name]) => name).sort()).toEqual(['api-1', 'api-2', 'ingest-1', 'ingest-2']);
     for (const [name, service] of appServices) {
       const env = environment(service);
       const unknown = Object.keys(env).filter((k) => !configKnows(k));
@@ -227,9 +275,9 @@ describe('docker-compose.yml', () => {
   });
 
   it('runs each role on its own, on the real engines, without a simulated fleet', () => {
-    for (const name of ['api', 'ingest']) {
+    for (const [name] of appServices) {
       const config = configOf(name);
-      expect(config.ROLES).toEqual([name]);
+      expect(config.ROLES).toEqual([name.replace(/-\d+$/, '')]);
       expect(config.SIM_DEVICES).toBe(0);
 
       const db = new URL(config.DATABASE_URL ?? 'missing:');
@@ -269,20 +317,24 @@ describe('docker-compose.yml', () => {
   });
 
   it("hands the registry's devices from the api to mosquitto on a shared volume", () => {
-    const api = services.api as Service;
-    const file = configOf('api').MOSQUITTO_PASSWORD_FILE ?? '';
-    expect(file, 'the api keeps the device password file').not.toBe('');
-    const written = mountHolding(api, file);
-    expect(written?.kind, `${file} is on a volume`).toBe('volume');
-    const shared = mounts(mosquitto).find((m) => m.kind === 'volume' && m.source === written?.source);
-    expect(shared, `mosquitto mounts ${written?.source}`).toBeDefined();
-    const relative = posix.relative(written?.target ?? '', file);
-    const devicesFile = /MOSQUITTO_DEVICES_FILE:-([^}]+)\}/.exec(read('deploy/mosquitto/entrypoint.sh'))?.[1];
-    expect(devicesFile, 'where entrypoint.sh reads the devices').toBe(
-      posix.join(shared?.target ?? '', relative),
-    );
+    // Every api node writes it: a provisioning or a disabling can come through any of them.
+    for (const name of apiNodes) {
+      const file = configOf(name).MOSQUITTO_PASSWORD_FILE ?? '';
+      expect(file, `${name} keeps the device password file`).not.toBe('');
+      const written = mountHolding(services[name] as Service, file);
+      expect(written?.kind, `${file} is on a volume`).toBe('volume');
+      const shared = mounts(mosquitto).find((m) => m.kind === 'volume' && m.source === written?.source);
+      expect(shared, `mosquitto mounts ${written?.source}`).toBeDefined();
+      const relative = posix.relative(written?.target ?? '', file);
+      const devicesFile = /MOSQUITTO_DEVICES_FILE:-([^}]+)\}/.exec(
+        read('deploy/mosquitto/entrypoint.sh'),
+      )?.[1];
+      expect(devicesFile, 'where entrypoint.sh reads the devices').toBe(
+        posix.join(shared?.target ?? '', relative),
+      );
+    }
     // Only the api writes device credentials; ingest has no business with them.
-    expect(configOf('ingest').MOSQUITTO_PASSWORD_FILE).toBeUndefined();
+    for (const name of ingestWorkers) expect(configOf(name).MOSQUITTO_PASSWORD_FILE).toBeUndefined();
   });
 
   it('publishes each port on the port its service listens on', () => {
@@ -291,7 +343,10 @@ describe('docker-compose.yml', () => {
       for (const target of publishedTargets(service))
         expect(target, `${name} listens on ${listens}`).toBe(listens);
     }
-    expect(publishedTargets(services.api as Service)).toEqual([8080]);
+    // The api nodes are reached through the load balancer only, which listens where it publishes.
+    for (const name of apiNodes) expect(publishedTargets(services[name] as Service), name).toEqual([]);
+    expect(publishedTargets(lb)).toEqual([8080]);
+    expect(environment(lb).LB_BIND).toBe(':8080');
     for (const target of publishedTargets(mosquitto)) expect(listenerPorts).toContain(target);
     expect(publishedTargets(mosquitto)).toEqual([8883]);
     // Only the devices' TLS listener reaches the host: device tokens never cross it in clear text;
@@ -309,8 +364,38 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('runs two ingest workers', () => {
-    expect(services.ingest?.deploy?.replicas).toBe(2);
+  it('runs two ingest workers in one share group, each with a session of its own', () => {
+    expect(ingestWorkers).toHaveLength(2);
+    const ids = ingestWorkers.map((name) => configOf(name).INGEST_CLIENT_ID);
+    expect(new Set(ids).size, 'a fixed, distinct client id each').toBe(2);
+    for (const id of ids) expect(id).toBeDefined();
+    expect(new Set(ingestWorkers.map((name) => configOf(name).INGEST_SHARE_GROUP)).size).toBe(1);
+  });
+
+  it('gives the api nodes the Redis the redis service runs, with its password', () => {
+    const redis = services.redis as Service;
+    const command = [redis.command ?? []].flat();
+    const password = command[command.indexOf('--requirepass') + 1];
+    expect(password, 'redis requires a password').toBeDefined();
+    expect(environment(redis).REDISCLI_AUTH, 'the health check logs in').toBe(password);
+    for (const name of apiNodes) {
+      const url = new URL(configOf(name).REDIS_URL ?? 'missing:');
+      expect(url.hostname).toBe('redis');
+      expect(url.port || '6379').toBe('6379');
+      expect(decodeURIComponent(url.password)).toBe(password);
+    }
+    // Nothing of Redis is kept across a restart: no snapshots, no append-only file.
+    expect(command.slice(command.indexOf('--save'), command.indexOf('--save') + 2)).toEqual(['--save', '']);
+    expect(publishedTargets(redis), 'Redis stays on the compose network').toEqual([]);
+  });
+
+  it('counts the load balancer as a proxy hop of the sign-in limit', () => {
+    // haproxy.cfg adds X-Forwarded-For (option forwardfor): with 0 hops every client's failures
+    // would count as the load balancer's address.
+    expect(read('deploy/haproxy/haproxy.cfg')).toMatch(/^\s*option forwardfor\b/m);
+    for (const name of apiNodes) expect(configOf(name).LOGIN_PROXY_HOPS, name).toBeGreaterThanOrEqual(1);
+    const deployed = composeWith(deploymentEnv());
+    expect(Number(environment(deployed.services['api-1'] as Service).LOGIN_PROXY_HOPS)).toBe(1);
   });
 
   it('starts services after what they depend on is healthy', () => {
@@ -330,11 +415,15 @@ describe('docker-compose.yml', () => {
         }
       }
     }
-    expect(services.api?.depends_on).toMatchObject({
-      db: { condition: 'service_healthy' },
-      mosquitto: { condition: 'service_healthy' },
-    });
-    expect(services.ingest?.depends_on).toMatchObject(services.api?.depends_on ?? {});
+    for (const name of [...apiNodes, ...ingestWorkers]) {
+      expect(services[name]?.depends_on, name).toMatchObject({
+        db: { condition: 'service_healthy' },
+        mosquitto: { condition: 'service_healthy' },
+      });
+    }
+    for (const name of apiNodes) {
+      expect(services[name]?.depends_on, name).toMatchObject({ redis: { condition: 'service_healthy' } });
+    }
   });
 
   it('documents every variable it reads in deploy/.env.example, and only those', () => {
@@ -408,7 +497,7 @@ describe('deploy/mosquitto', () => {
 
   it('accepts every payload ingest accepts', () => {
     expect(Number(confValue('message_size_limit'))).toBeGreaterThanOrEqual(
-      configOf('ingest').MAX_PAYLOAD_BYTES,
+      Math.max(...ingestWorkers.map((name) => configOf(name).MAX_PAYLOAD_BYTES)),
     );
   });
 
@@ -465,6 +554,78 @@ describe('deploy/mosquitto', () => {
         expect(aclAllows(acl, user, 'write', topic), `${user} must not forge ${topic}`).toBe(false);
       }
     }
+  });
+});
+
+describe('deploy/haproxy/haproxy.cfg', () => {
+  const target = '/usr/local/etc/haproxy/haproxy.cfg';
+  const text = read('deploy/haproxy/haproxy.cfg');
+  // Comments dropped, one setting a line.
+  const lines = text
+    .split('\n')
+    .map((l) => l.replace(/#.*$/, '').trim())
+    .filter(Boolean);
+  const lbEnv = environment(lb);
+  const servers = lines
+    .filter((l) => l.startsWith('server '))
+    .map((l) => {
+      const [, name = '', address = ''] = l.split(/\s+/);
+      return { name, line: l, variable: /^"\$\{(\w+)\}"$/.exec(address)?.[1] ?? '' };
+    });
+
+  it('is the file the lb service mounts and runs', () => {
+    expect(mountAt(lb, target)?.kind).toBe('bind');
+    expect(mountAt(lb, target)?.source).toBe('./deploy/haproxy/haproxy.cfg');
+    expect(lb.command).toEqual(['haproxy', '-f', target]);
+  });
+
+  it('has one server per api node, at the address the lb service gives for it', () => {
+    expect(servers.map((s) => s.name)).toEqual(apiNodes);
+    for (const s of servers) {
+      expect(lbEnv[s.variable], `${s.name}'s address (${s.variable})`).toBe(
+        `${s.name}:${configOf(s.name).PORT}`,
+      );
+      // The sticky cookie's value names the server.
+      expect(s.line).toMatch(new RegExp(`\\bcookie ${s.name}$`));
+    }
+  });
+
+  it('expands exactly the variables the lb service sets, in double quotes (where HAProxy expands them)', () => {
+    const used = [...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]);
+    const quoted = [...text.matchAll(/"\$\{(\w+)\}"/g)].map((m) => m[1]);
+    expect(quoted).toEqual(used);
+    expect([...new Set(used)].sort()).toEqual(Object.keys(lbEnv).sort());
+  });
+
+  it("sends traffic only to api nodes whose health endpoint (the Dockerfile's HEALTHCHECK) answers", () => {
+    expect(lines).toContain('option httpchk');
+    expect(lines).toContain(`http-check send meth GET uri ${dockerfileRuntime().healthPath}`);
+    expect(lines).toContain('http-check expect status 200');
+    expect(lines.find((l) => l.startsWith('default-server '))).toMatch(/\bcheck\b/);
+  });
+
+  it('passes WebSocket upgrades through, keeps socket.io sessions on their node, and moves the clients of a dead node', () => {
+    expect(lines).toContain('mode http');
+    expect(lines.find((l) => l.startsWith('timeout tunnel '))).toBeDefined();
+    expect(lines.some((l) => /^cookie \S+ insert\b/.test(l))).toBe(true);
+    expect(lines).toContain('option redispatch');
+    expect(lines).toContain('http-response set-header X-Served-By %[srv_name]');
+  });
+
+  it("answers the lb service's health check on the port it listens on", () => {
+    const test = [lb.healthcheck?.test ?? []].flat().join(' ');
+    const path = /GET (\/\S*)/.exec(test)?.[1];
+    expect(lines).toContain(`monitor-uri ${path}`);
+    expect(test).toContain(`/dev/tcp/127.0.0.1/${publishedTargets(lb)[0]}`);
+  });
+
+  const haproxy = findHaproxy();
+  it.skipIf(!haproxy)('is a configuration HAProxy accepts, with the environment compose gives it', () => {
+    const check = spawnSync(haproxy as string, ['-c', '-f', join(root, 'deploy/haproxy/haproxy.cfg')], {
+      env: { PATH: process.env.PATH, ...lbEnv },
+      encoding: 'utf8',
+    });
+    expect(check.status, check.stdout + check.stderr).toBe(0);
   });
 });
 
@@ -526,7 +687,7 @@ describe('Dockerfile', () => {
     const user = lastStage.filter((i) => i.op === 'USER').at(-1)?.args;
     expect(user).toBeDefined();
     expect(['root', '0']).not.toContain(user);
-    expect(all('EXPOSE')).toEqual([String(configOf('api').PORT)]);
+    expect(all('EXPOSE')).toEqual([String(configOf('api-1').PORT)]);
     expect(all('HEALTHCHECK').join(' ')).toContain('/api/health');
   });
 
