@@ -235,7 +235,9 @@ export async function openDesk(
         if (r.status === 409) return null;
         if (r.status >= 500) return 'retry';
         if (r.status !== 201 || r.json.state !== 'REQUESTED')
-          throw new Refused(`request ${box.next} of ${box.deviceId}: ${r.status} ${JSON.stringify(r.json)}`);
+          throw new Refused(
+            `request ${box.next} of ${box.deviceId}: ${r.status} ${r.json.state ?? ''} ${r.json.message ?? ''}`,
+          );
         return r.json.id as string;
       },
       // A request whose answer was lost may have been recorded: take that one.
@@ -259,8 +261,11 @@ export async function openDesk(
           note: 'chaos run',
         });
         if (r.status >= 500) return 'retry';
-        if (r.status !== 200 || r.json.state !== 'APPROVED')
-          throw new Refused(`approve ${requested}: ${r.status} ${JSON.stringify(r.json)}`);
+        // The dispatcher may have moved it on already (queued, sent, even acknowledged).
+        if (r.status !== 200 || !AFTER_APPROVAL.includes(r.json.state))
+          throw new Refused(
+            `approve ${requested}: ${r.status} ${r.json.state ?? ''} ${r.json.message ?? ''}`,
+          );
         return requested;
       },
       // An approval whose answer was lost may have been recorded: the command's state says.

@@ -38,6 +38,8 @@ export interface FaultRecord {
     backSeconds: number | null;
     growthSeconds: number | null;
     liveSeconds: number | null;
+    /** Live sockets that lost their connection meanwhile (an api kill should move those on its node). */
+    liveDisconnects: number;
   };
 }
 
@@ -84,6 +86,8 @@ async function killAndAwait(p: ClusterProcess, deadline: number): Promise<number
 }
 
 export async function injectFault(kind: FaultKind, deps: FaultDeps): Promise<FaultRecord> {
+  const disconnects = () => deps.live.reduce((n, w) => n + w.stats().disconnects, 0);
+  const disconnectsBefore = disconnects();
   const t0 = Date.now();
   const deadline = t0 + deps.timeoutMs;
   let target: string;
@@ -127,7 +131,13 @@ export async function injectFault(kind: FaultKind, deps: FaultDeps): Promise<Fau
     kind,
     at: round((t0 - deps.runStartedAt) / 1000),
     recoverySeconds: after(recovered),
-    detail: { target, backSeconds: after(back), growthSeconds: after(growth), liveSeconds: after(live) },
+    detail: {
+      target,
+      backSeconds: after(back),
+      growthSeconds: after(growth),
+      liveSeconds: after(live),
+      liveDisconnects: disconnects() - disconnectsBefore,
+    },
   };
 }
 

@@ -2,8 +2,10 @@
  * The live map as a browser sees it through the load balancer: socket.io-client with the options
  * of web/src/live/socket.ts (default transports: long-polling, then the WebSocket upgrade;
  * reconnecting with 1–10 s delays), signed in with a token, counting `machines:update` events.
- * When its api node dies the client reconnects to the load balancer, which must send it to the
- * surviving node.
+ * Like a browser it keeps the cookies the load balancer sets (`withCredentials`: socket.io-client
+ * then keeps a cookie jar in Node), so the sticky-session cookie brings the long-polling handshake's
+ * requests to one node. When that node dies the client reconnects to the load balancer, which must
+ * send it to the surviving node.
  *
  * One difference from the browser, on purpose: the browser ends its session when a handshake is
  * refused as `unauthorized`, which the api also answers when it cannot check the token (the
@@ -47,12 +49,15 @@ export interface LiveWatch {
   /** When the last `machines:update` arrived (ms), 0 before any. */
   lastUpdateAt(): number;
   connected(): boolean;
+  /** The api node the load balancer's sticky cookie names (deploy/haproxy/haproxy.cfg), if known. */
+  node(): string | null;
   stats(): { updates: number; connects: number; disconnects: number; refusedHandshakes: number };
   close(): void;
 }
 
 export function watchLive(lbUrl: string, token: string): Promise<LiveWatch> {
   const socket: Socket<ServerToClientEvents, ClientToServerEvents> = io(lbUrl, {
+    withCredentials: true,
     reconnectionDelay: 1000,
     reconnectionDelayMax: 10_000,
     auth: { token },
@@ -87,6 +92,7 @@ export function watchLive(lbUrl: string, token: string): Promise<LiveWatch> {
         tracker,
         lastUpdateAt: () => lastAt,
         connected: () => socket.connected,
+        node: () => stickyNode(socket),
         stats: () => ({ ...counts }),
         close() {
           closed = true;
@@ -96,4 +102,12 @@ export function watchLive(lbUrl: string, token: string): Promise<LiveWatch> {
       });
     });
   });
+}
+
+/** HAProxy's cookie `rt_node` in the client's cookie jar (engine.io-client keeps one in Node). */
+function stickyNode(socket: Socket): string | null {
+  const engine = socket.io.engine as unknown as {
+    _cookieJar?: { _cookies?: Map<string, { value: string }> };
+  };
+  return engine?._cookieJar?._cookies?.get('rt_node')?.value ?? null;
 }

@@ -52,6 +52,7 @@ const USAGE = `Usage: npm run chaos -- [options]
   --command-boxes B   boxes with the reference firmware taking GPS-stop commands (default 6)
   --command-every S   seconds between two commands requested and approved (default 2)
   --live-sockets L    live map sockets through the load balancer (default 2)
+  --faults LIST       which faults, comma separated (default all: ingest-kill,api-kill,mosquitto-restart,postgres-restart)
   --pg-stop MODE      how PostgreSQL is stopped for its restart: fast or immediate (default fast)
   --drain S           after the last report, at most this long for reports and commands to arrive (default 120)
   --keep              keep the temporary folders (logs of every process) after the run
@@ -68,6 +69,7 @@ interface Options {
   commandEveryS: number;
   liveSockets: number;
   pgStop: PgStopMode;
+  faults: FaultKind[];
   drainS: number;
   keep: boolean;
 }
@@ -85,6 +87,7 @@ function parseOptions(argv: string[]): Options | string {
         'command-every': { type: 'string', default: '2' },
         'live-sockets': { type: 'string', default: '2' },
         'pg-stop': { type: 'string', default: 'fast' },
+        faults: { type: 'string', default: FAULT_KINDS.join(',') },
         drain: { type: 'string', default: '120' },
         keep: { type: 'boolean', default: false },
         help: { type: 'boolean', default: false },
@@ -103,6 +106,10 @@ function parseOptions(argv: string[]): Options | string {
     commandEveryS: Number(values['command-every']),
     liveSockets: Number(values['live-sockets']),
     pgStop: values['pg-stop'] as PgStopMode,
+    faults: String(values.faults)
+      .split(',')
+      .map((f) => f.trim())
+      .filter(Boolean) as FaultKind[],
     drainS: Number(values.drain),
     keep: values.keep === true,
   };
@@ -116,6 +123,9 @@ function parseOptions(argv: string[]): Options | string {
   if (!(o.commandEveryS > 0)) return '--command-every must be seconds above 0';
   if (!whole(o.liveSockets, 1) || o.liveSockets > 100) return '--live-sockets must be 1 to 100';
   if (o.pgStop !== 'fast' && o.pgStop !== 'immediate') return '--pg-stop must be fast or immediate';
+  const unknown = o.faults.filter((f) => !(FAULT_KINDS as readonly string[]).includes(f));
+  if (unknown.length > 0)
+    return `--faults: unknown ${unknown.join(', ')}; the faults are ${FAULT_KINDS.join(', ')}`;
   if (!whole(o.drainS, 1)) return '--drain must be whole seconds, at least 1';
   return o;
 }
@@ -252,7 +262,7 @@ async function main(argv: string[]): Promise<number> {
     const running = fleet.run((p) => {
       progress = p;
     });
-    const faults: Promise<FaultRecord>[] = FAULT_KINDS.map(async (kind) => {
+    const faults: Promise<FaultRecord>[] = o.faults.map(async (kind) => {
       await sleep(FAULT_AT[kind] * o.durationS * 1000);
       log(`fault: ${kind} at ${round((Date.now() - runStartedAt) / 1000)} s`);
       const record = await injectFault(kind, {
@@ -262,7 +272,7 @@ async function main(argv: string[]): Promise<number> {
         pgStopMode: o.pgStop,
         storedSample,
         live,
-        apiTarget: async () => 'api-1',
+        apiTarget: async () => apiNodeOfLiveSockets(live),
         runStartedAt,
         timeoutMs: Math.max(120_000, o.durationS * 1000),
       });
@@ -340,9 +350,16 @@ async function main(argv: string[]): Promise<number> {
       commandsApproved: deskStats?.approved ?? 0,
       commandCallsRetried: deskStats?.failedCalls ?? 0,
       liveSockets: live.map((w, i) => ({ ...w.stats(), gapMaxSeconds: round(liveGaps[i]! / 1000) })),
-      faultDetails: faultRecords.map((f) => ({ kind: f.kind, ...f.detail })),
+      faultDetails: faultRecords.map((f) => ({
+        kind: f.kind,
+        ...f.detail,
+        lostSince: lostSince(f, faultRecords, t.lostBySecond),
+      })),
       restarts: Object.fromEntries(cluster.processes.map((p) => [p.name, p.restarts])),
       ...(t.lost > 0 ? { lostSample: t.lostSample, lostBySecond: t.lostBySecond } : {}),
+      lostBeforeFaults: Object.entries(t.lostBySecond)
+        .filter(([second]) => Number(second) < Math.min(...faultRecords.map((f) => Math.floor(f.at) - 1)))
+        .reduce((n, [, c]) => n + c, 0),
       ...(commandsLost.length > 0 ? { commandsLostIds: commandsLost } : {}),
     };
     const clean = t.lost === 0 && t.duplicates === 0 && commandsLost.length === 0;
@@ -355,6 +372,33 @@ async function main(argv: string[]): Promise<number> {
     if (!o.keep && !failed) rmSync(work, { recursive: true, force: true });
     else log(`kept ${work}`);
   }
+}
+
+/**
+ * Lost reports due from this fault's start (a second early: a report due just before may still
+ * have been on its way) until the next fault's, from the per-second count.
+ */
+function lostSince(f: FaultRecord, all: FaultRecord[], lostBySecond: Record<string, number>): number {
+  const from = Math.floor(f.at) - 1;
+  const next = Math.min(
+    ...all.filter((g) => g.at > f.at).map((g) => Math.floor(g.at) - 1),
+    Number.POSITIVE_INFINITY,
+  );
+  let n = 0;
+  for (const [second, count] of Object.entries(lostBySecond)) {
+    if (Number(second) >= from && Number(second) < next) n += count;
+  }
+  return n;
+}
+
+/** The api node most live sockets are on (their sticky cookie), so the kill makes them move; else api-1. */
+function apiNodeOfLiveSockets(live: LiveWatch[]): string {
+  const on = new Map<string, number>();
+  for (const w of live) {
+    const node = w.node();
+    if (node) on.set(node, (on.get(node) ?? 0) + 1);
+  }
+  return [...on].sort((a, b) => b[1] - a[1])[0]?.[0] ?? 'api-1';
 }
 
 /** The run's keys and streams in the shared Redis: only those under its own random prefix. */
