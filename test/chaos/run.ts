@@ -315,12 +315,13 @@ async function main(argv: string[]): Promise<number> {
 
     // --- drain: reports until the stored count stands still for 10 s, commands until all arrived --
     const drainUntil = Date.now() + o.drainS * 1000;
-    for (let last = -1, still = Date.now(); Date.now() < drainUntil; await sleep(1000)) {
+    let lastGrowthAt = Date.now();
+    for (let last = -1; Date.now() < drainUntil; await sleep(1000)) {
       const n = await fleetRows(db).catch(() => -1);
       if (n !== last) {
         last = n;
-        still = Date.now();
-      } else if (Date.now() - still >= 10_000 && n >= 0) break;
+        lastGrowthAt = Date.now();
+      } else if (Date.now() - lastGrowthAt >= 10_000 && n >= 0) break;
     }
     while (desk && desk.lost().length > 0 && Date.now() < drainUntil) await sleep(500);
 
@@ -345,6 +346,12 @@ async function main(argv: string[]): Promise<number> {
       commandsLost: commandsLost.length,
       devices: o.devices,
       sent: result.sent,
+      // What the fleet achieved: below --rate, the publishers (their share of the CPU) could not keep up.
+      publishedPerSecond: Math.round(
+        result.sent / Math.max(0.001, (result.lastDueAt - result.firstDueAt) / 1000),
+      ),
+      // From the last report until the stored count stopped growing: how far ingest was behind.
+      drainSeconds: round(Math.max(0, lastGrowthAt - result.lastDueAt) / 1000),
       unacknowledged: result.unacknowledged,
       reconnects: result.reconnects,
       commandsApproved: deskStats?.approved ?? 0,
