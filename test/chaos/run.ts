@@ -315,13 +315,15 @@ async function main(argv: string[]): Promise<number> {
 
     // --- drain: reports until the stored count stands still for 10 s, commands until all arrived --
     const drainUntil = Date.now() + o.drainS * 1000;
-    let lastGrowthAt = Date.now();
-    for (let last = -1; Date.now() < drainUntil; await sleep(1000)) {
+    // The last time the stored count was seen to grow (the first reading is not growth).
+    let lastGrowthAt = result.lastDueAt;
+    for (let last = -1, still = Date.now(); Date.now() < drainUntil; await sleep(1000)) {
       const n = await fleetRows(db).catch(() => -1);
       if (n !== last) {
+        if (last >= 0) lastGrowthAt = Date.now();
         last = n;
-        lastGrowthAt = Date.now();
-      } else if (Date.now() - lastGrowthAt >= 10_000 && n >= 0) break;
+        still = Date.now();
+      } else if (Date.now() - still >= 10_000 && n >= 0) break;
     }
     while (desk && desk.lost().length > 0 && Date.now() < drainUntil) await sleep(500);
 
@@ -350,7 +352,8 @@ async function main(argv: string[]): Promise<number> {
       publishedPerSecond: Math.round(
         result.sent / Math.max(0.001, (result.lastDueAt - result.firstDueAt) / 1000),
       ),
-      // From the last report until the stored count stopped growing: how far ingest was behind.
+      // From the last report until the stored count was last seen growing (polled every second
+      // once the faults' recoveries are measured; 0: ingest had caught up by then).
       drainSeconds: round(Math.max(0, lastGrowthAt - result.lastDueAt) / 1000),
       unacknowledged: result.unacknowledged,
       reconnects: result.reconnects,
