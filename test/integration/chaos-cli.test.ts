@@ -18,6 +18,7 @@ describe('npm run chaos, command line', () => {
     [['--rate', '0'], '--rate must be'],
     [['--duration', '5'], '--duration must be whole seconds, at least 20'],
     [['--pg-stop', 'kill'], '--pg-stop must be fast or immediate'],
+    [['--faults', 'ingest-kill,meteor'], '--faults: unknown meteor'],
     [['--frobnicate'], "Unknown option '--frobnicate'"],
   ])('refuses %j with exit 2 and says why', (args, message) => {
     const r = chaos(...args);
