@@ -95,37 +95,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         'without it, start the cluster with loadBalancer: false (npm run cluster -- --no-lb)',
     );
   }
-  const id = randomBytes(4).toString('hex');
   const workDir = mkdtempSync(join(tmpdir(), 'rt-cluster-'));
   const logDir = options.logDir ?? join(workDir, 'logs');
   mkdirSync(logDir, { recursive: true });
-  const lbPort = options.lbPort || (await freePort());
-  // deploy/.env as an operator fills it in, with what keeps this cluster apart from others on the
-  // same servers; the load balancer's published port is the one asked for.
-  const deployment = deploymentEnv({
-    INGEST_SHARE_GROUP: `cluster-${id}`,
-    REDIS_KEY_PREFIX: options.redisKeyPrefix ?? `cluster-${id}`,
-    API_PUBLIC_PORT: String(lbPort),
-  });
-  const compose = composeWith(deployment);
-  const ports: Record<string, number> = {};
-  for (const name of processNames(compose, loadBalanced)) {
-    const published = instances(compose).find((i) => i.name === name && i.kind === 'lb');
-    ports[name] = published
-      ? publishedHostPort(compose.services[published.service]?.ports)
-      : await freePort();
-  }
-  const specs = planCluster({
-    compose,
-    image: dockerfileRuntime(),
-    standIns: { databaseUrl: options.databaseUrl, mqttUrl: options.mqttUrl, redisUrl: options.redisUrl },
-    ports,
+  const { specs, deployment, lbPort } = await clusterPlan(options, {
     workDir,
-    clusterId: id,
-    binaries: { node: process.execPath, haproxy: haproxy ?? 'haproxy' },
+    haproxy: haproxy ?? 'haproxy',
     loadBalancer: loadBalanced,
-    path: process.env.PATH ?? '',
-  }).map((spec) => (spec.role === 'lb' ? spec : { ...spec, env: { ...spec.env, ...options.env } }));
+  });
   for (const spec of specs) for (const dir of spec.dirs) mkdirSync(dir, { recursive: true });
 
   const supervised = specs.map((spec) => new Supervised(spec, join(logDir, `${spec.name}.log`)));
@@ -185,6 +162,52 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       return stopped;
     },
   };
+}
+
+export interface ClusterPlan {
+  specs: ProcessSpec[];
+  /** The deploy/.env the compose file was interpolated with (secrets included). */
+  deployment: Record<string, string>;
+  /** Tells the cluster's names (share group, Redis prefix, broker sessions) from others'. */
+  id: string;
+  lbPort: number;
+}
+
+/**
+ * What startCluster runs, without running it: the processes planned from docker-compose.yml,
+ * interpolated with a deploy/.env as an operator fills it in (secrets generated) plus what keeps
+ * this cluster apart from others on the same servers, and options.env for the app processes.
+ */
+export async function clusterPlan(
+  options: ClusterOptions,
+  how: { workDir: string; haproxy: string; loadBalancer: boolean },
+): Promise<ClusterPlan> {
+  const id = randomBytes(4).toString('hex');
+  // The load balancer's published port (API_PUBLIC_PORT) is the one asked for.
+  const lbPort = options.lbPort || (await freePort());
+  const deployment = deploymentEnv({
+    INGEST_SHARE_GROUP: `cluster-${id}`,
+    REDIS_KEY_PREFIX: options.redisKeyPrefix ?? `cluster-${id}`,
+    API_PUBLIC_PORT: String(lbPort),
+  });
+  const compose = composeWith(deployment);
+  const ports: Record<string, number> = {};
+  for (const name of processNames(compose, how.loadBalancer)) {
+    const lb = instances(compose).find((i) => i.name === name && i.kind === 'lb');
+    ports[name] = lb ? publishedHostPort(compose.services[lb.service]?.ports) : await freePort();
+  }
+  const specs = planCluster({
+    compose,
+    image: dockerfileRuntime(),
+    standIns: { databaseUrl: options.databaseUrl, mqttUrl: options.mqttUrl, redisUrl: options.redisUrl },
+    ports,
+    workDir: how.workDir,
+    clusterId: id,
+    binaries: { node: process.execPath, haproxy: how.haproxy },
+    loadBalancer: how.loadBalancer,
+    path: process.env.PATH ?? '',
+  }).map((spec) => (spec.role === 'lb' ? spec : { ...spec, env: { ...spec.env, ...options.env } }));
+  return { specs, deployment, id, lbPort };
 }
 
 function clusterProcess(s: Supervised): ClusterProcess {
