@@ -32,6 +32,13 @@ export interface ConsumerOptions {
   onConnect?(sessionPresent: boolean): void;
   onError?(error: Error): void;
   keepaliveSeconds?: number;
+  /**
+   * The longest wait between reconnection attempts (default 1 s). The first attempt goes out after
+   * FIRST_RECONNECT_MS and the wait doubles up to this: after a broker restart ingest must be
+   * subscribed again before the devices are back (Mosquitto 2.0 does not keep shared subscriptions
+   * over a restart, so a report published before that is acknowledged and dropped; the device
+   * protocol asks boxes to wait at least 1 s before reconnecting).
+   */
   reconnectMs?: number;
 }
 
@@ -53,6 +60,9 @@ export interface Consumer {
 }
 
 export class ConnectRefusedError extends Error {}
+
+/** The first reconnection attempt after a lost connection, ms (then doubling up to `reconnectMs`). */
+export const FIRST_RECONNECT_MS = 50;
 
 const CONNACK_REASONS: Record<number, string> = {
   1: 'unacceptable protocol version',
@@ -84,6 +94,7 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
 
   return new Promise<Consumer>((resolveFirst, rejectFirst) => {
     let first = true;
+    let reconnectWait = FIRST_RECONNECT_MS;
 
     const open = () => {
       const port = Number(url.port) || (url.protocol === 'mqtts:' ? 8883 : 1883);
@@ -133,7 +144,10 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
       s.on('close', () => {
         connected = false;
         clearInterval(pingTimer);
-        if (!closing && !first) reconnectTimer = setTimeout(open, options.reconnectMs ?? 1000);
+        if (!closing && !first) {
+          reconnectTimer = setTimeout(open, reconnectWait);
+          reconnectWait = Math.min(reconnectWait * 2, options.reconnectMs ?? 1000);
+        }
       });
     };
 
@@ -154,6 +168,7 @@ export function startConsumer(options: ConsumerOptions): Promise<Consumer> {
         return s.destroy();
       }
       connected = true;
+      reconnectWait = FIRST_RECONNECT_MS;
       pingTimer = setInterval(() => send(s, { cmd: 'pingreq' }), (keepalive * 1000) / 2);
       // Subscribing again on a resumed session is harmless and covers a broker that lost it.
       send(s, {

@@ -74,8 +74,9 @@ export async function connectFleet(
         protocolVersion: 4,
         keepalive: 30,
         connectTimeout: 10_000,
-        // Spread the devices' reconnects after a broker restart, as real boxes' clocks do.
-        reconnectPeriod: 500 + Math.floor(Math.random() * 1000),
+        // As docs/device-protocol.md asks of boxes: a random 1-5 s before reconnecting, so a fleet
+        // does not come back in one second after a broker restart.
+        reconnectPeriod: 1000 + Math.floor(Math.random() * 4000),
       });
       client.on('error', () => {});
       client.on('reconnect', () => reconnects++);
