@@ -12,12 +12,22 @@ export interface RedisLink {
   close(): Promise<void>;
 }
 
-export async function openRedis(url: string, logger: Logger): Promise<RedisLink> {
+/**
+ * `waits`: commands wait through an outage and go out when Redis is back (the live map's adapter:
+ * what is fed meanwhile is held, not lost). `failsFast`: a command fails at once while Redis is away
+ * and within 500 ms when it does not answer (the request limits: a request must not hang on its
+ * count; the limiter lets it through and logs).
+ */
+export type RedisMode = 'waits' | 'failsFast';
+
+export async function openRedis(url: string, logger: Logger, mode: RedisMode = 'waits'): Promise<RedisLink> {
   const client = new Redis(url, {
     lazyConnect: true,
-    // Retry every command through a reconnect rather than failing it after 20 attempts.
-    maxRetriesPerRequest: null,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    ...(mode === 'waits'
+      ? // Retry every command through a reconnect rather than failing it after 20 attempts.
+        { maxRetriesPerRequest: null }
+      : { maxRetriesPerRequest: 0, enableOfflineQueue: false, commandTimeout: 500 }),
   });
   let down = false;
   client.on('error', (e: Error) => {

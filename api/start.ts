@@ -84,13 +84,17 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
     const clientId = `api-${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
     const apiMqtt = await connectService(deps.mqttUrl, deps.service, clientId);
     stops.push(() => apiMqtt.endAsync());
-    // What several api nodes share (REDIS_URL): the request rate limits' counts and the live map's
-    // socket.io adapter.
+    // What several api nodes share (REDIS_URL): the live map's socket.io adapter, whose pushes wait
+    // through a Redis outage, and the request limits' counts, which must not make a request wait.
     // Closed after the app and the live map (stops run in reverse).
     const redis: RedisLink | null = config.REDIS_URL
       ? await openRedis(config.REDIS_URL, logger.child({ role: 'redis' }))
       : null;
     if (redis) stops.push(() => redis.close());
+    const limitCounts: RedisLink | null = config.REDIS_URL
+      ? await openRedis(config.REDIS_URL, logger.child({ role: 'redis-limits' }), 'failsFast')
+      : null;
+    if (limitCounts) stops.push(() => limitCounts.close());
     const tokens = createTokens({
       secret: config.JWT_SECRET ?? loadOrCreateSecret(config.DATA_DIR),
       ttlSeconds: config.JWT_TTL,
@@ -159,7 +163,7 @@ export async function startApi(config: Config, deps: ApiDeps): Promise<ApiHandle
           imports: config.RATE_LIMIT_IMPORTS,
           tracks: config.RATE_LIMIT_TRACKS,
         },
-        redis: redis ? { client: redis.client, keyPrefix: config.REDIS_KEY_PREFIX } : undefined,
+        redis: limitCounts ? { client: limitCounts.client, keyPrefix: config.REDIS_KEY_PREFIX } : undefined,
       },
       now,
       health: {

@@ -2,7 +2,8 @@
  * The live map through a Redis outage (real Mosquitto and PostgreSQL, and a Redis of the test's
  * own, which it crashes and starts again empty): browsers stay connected; what is fed while Redis
  * is away is held, not lost, and reaches the browser on the other node once Redis is back; the
- * feed then goes on as before. An api node can stop while Redis is away.
+ * feed then goes on as before. Requests that draw on a rate limit are answered meanwhile, uncounted.
+ * An api node can stop while Redis is away.
  */
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -78,6 +79,21 @@ describe.skipIf(!(realBroker && realDatabase && hasRedisServer))('live map throu
     const after = await report();
     await waitFor(async () => heard.includes(after), { what: 'a push after the outage' });
     expect(socket.connected).toBe(true);
+  });
+
+  it('answers a request that draws on a rate limit while Redis is away, uncounted', async () => {
+    await redis.crash();
+    const b = cluster.nodes[1] as Platform;
+    // Sign-in draws on the signIn budget, counted in Redis: with Redis away the count fails at
+    // once and the request goes on (a wrong password: 401), rather than waiting for Redis.
+    const answer = await fetch(`${b.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'collector', password: 'not the password' }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(answer.status).toBe(401);
+    await redis.start();
   });
 
   it('lets an api node stop while Redis is away', async () => {
