@@ -12,7 +12,14 @@ import type { Platform } from '../../main.ts';
 import type { ServerToClientEvents } from '../../shared/live.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
 import { engineName, realBroker, realDatabase } from '../support/engines.ts';
-import { type Balancer, hasHaproxy, startBalancer } from '../support/haproxy.ts';
+import {
+  type Balancer,
+  hasHaproxy,
+  type NodeName,
+  servedBy,
+  startBalancer,
+  stickyCookie,
+} from '../support/haproxy.ts';
 import { type LiveCluster, reportFrom, startLiveCluster } from '../support/live-cluster.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
 import { realRedis } from '../support/redis.ts';
@@ -133,16 +140,14 @@ describe.skipIf(!(realBroker && realDatabase && realRedis && hasHaproxy))(
   () => {
     let cluster: LiveCluster;
     let balancer: Balancer;
-    let a: Platform;
-    let b: Platform;
     const d = box(2);
     const sockets: LiveSocket[] = [];
 
     beforeAll(async () => {
       cluster = await startLiveCluster(2);
-      [a, b] = cluster.nodes as [Platform, Platform];
+      const [one, two] = cluster.nodes as [Platform, Platform];
       await provisionDevices(cluster.ingest.db, [d]);
-      balancer = await startBalancer([a.url as string, b.url as string]);
+      balancer = await startBalancer([one.url as string, two.url as string]);
     });
     afterAll(async () => {
       for (const s of sockets) s.close();
@@ -151,11 +156,19 @@ describe.skipIf(!(realBroker && realDatabase && realRedis && hasHaproxy))(
     });
 
     it('resumes on node B, with what it missed, when node A stops; and stays live there', async () => {
-      const { token } = await signedInAs(a.url as string, cluster.ingest.db, 'collector');
-      // As the web app: default transports (long-polling, then WebSocket), cookies kept.
+      const node = (name: NodeName) => cluster.nodes.find((n) => n.url === balancer.nodes[name]) as Platform;
+      // As a browser: the page's first answer sets the sticky cookie naming the node round robin
+      // picked (A), and every request of the socket sends it back.
+      const page = await fetch(`${balancer.url}/api/health`);
+      const cookie = stickyCookie(page);
+      const nameA = servedBy(page);
+      const nameB: NodeName = nameA === 'api-1' ? 'api-2' : 'api-1';
+      const [a, b] = [node(nameA), node(nameB)];
+      const { token } = await signedInAs(balancer.url, cluster.ingest.db, 'collector');
+      // The web app's default transports (long-polling, then WebSocket): both need the cookie.
       const c = await browser(balancer.url, token, {
         transports: ['polling', 'websocket'],
-        withCredentials: true,
+        extraHeaders: { cookie },
       });
       sockets.push(c.socket);
       await waitFor(async () => c.socket.io.engine.transport.name === 'websocket', { what: 'the upgrade' });
@@ -176,6 +189,7 @@ describe.skipIf(!(realBroker && realDatabase && realRedis && hasHaproxy))(
       const missed = await report();
       await waitFor(async () => witness.saw(d.deviceId, missed), { what: 'the push while away, on node B' });
 
+      // The cookie still names A, which is gone: the load balancer sends the requests to B.
       c.socket.connect();
       await connected(c.socket);
       expect(c.socket.recovered).toBe(true);
@@ -183,6 +197,7 @@ describe.skipIf(!(realBroker && realDatabase && realRedis && hasHaproxy))(
       await waitFor(async () => c.socket.io.engine.transport.name === 'websocket', {
         what: 'the upgrade on B',
       });
+      expect(servedBy(await fetch(`${balancer.url}/api/health`, { headers: { cookie } }))).toBe(nameB);
       const after = await report();
       await waitFor(async () => c.saw(d.deviceId, after), { what: 'a push on node B' });
     });
