@@ -211,7 +211,11 @@ describe.skipIf(!realDatabase || !realBroker)('command dispatch on two api nodes
     const a = await startNode('back-a', { now, holdStatus: true });
     const b = await startNode('back-b', { now, holdStatus: true });
     const id = await request(now(), device!.deviceId, 'locate');
+    // Recorded, and taken by the broker: a publication still on its way could reach the box below.
     await waitFor(async () => (await attempts(id)) === 1, { what: 'the first send' });
+    await waitFor(async () => [a, b].some((n) => n.confirmed.some((p) => p.commandId === id)), {
+      what: 'the first send taken by the broker',
+    });
     // The box was away: the first send reached nobody. Now it is back, and never answers.
     const [box] = await connect([device!], { answer: false });
     await box!.online();

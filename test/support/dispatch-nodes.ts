@@ -62,6 +62,8 @@ export interface DispatchNode {
   dispatcher: Dispatcher;
   /** Every command this node published, in order. */
   published: Publication[];
+  /** Those of them the broker has taken (PUBACK): what a box subscribed from then on cannot get. */
+  confirmed: Publication[];
   /** Status messages held back so far (with `holdStatus`). */
   heldStatus(): number;
   /** Hands the node the device status messages held back so far, and stops holding them. */
@@ -99,6 +101,7 @@ export async function startDispatchNode(o: NodeOptions): Promise<DispatchNode> {
   });
   client.on('error', () => {});
   const published: Publication[] = [];
+  const confirmed: Publication[] = [];
   const held: [string, Buffer][] = [];
   let holding = o.holdStatus ?? false;
   const listeners = new Map<unknown, (topic: string, payload: Buffer) => void>();
@@ -118,7 +121,9 @@ export async function startDispatchNode(o: NodeOptions): Promise<DispatchNode> {
       const p = { commandId: c.id, deviceId: c.deviceId, counter: c.counter };
       await o.beforePublish?.(p);
       published.push(p);
-      return client.publishAsync(topic, payload, options);
+      const sent = await client.publishAsync(topic, payload, options);
+      confirmed.push(p);
+      return sent;
     },
   };
   const dispatcher = startDispatcher({
@@ -139,6 +144,7 @@ export async function startDispatchNode(o: NodeOptions): Promise<DispatchNode> {
     db,
     dispatcher,
     published,
+    confirmed,
     heldStatus: () => held.length,
     releaseStatus() {
       holding = false;
