@@ -20,7 +20,9 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { appendAudit } from '../../api/audit/log.ts';
 import { commandFeed } from '../../api/commands/feed.ts';
-import { requestCommand } from '../../api/commands/service.ts';
+import { approveCommand, requestCommand } from '../../api/commands/service.ts';
+import { ContractInputSchema } from '../../api/contracts/schemas.ts';
+import { upsertContract } from '../../api/contracts/service.ts';
 import { provisionDevices } from '../../api/devices/store.ts';
 import type { Database } from '../../db/client.ts';
 import type { CommandType } from '../../shared/policy.ts';
@@ -200,6 +202,69 @@ describe.skipIf(!realDatabase || !realBroker)('command dispatch on two api nodes
     expect(expired.rows).toHaveLength(releases);
     expect(expired.rows.filter((r) => Number(r.n) !== 1)).toEqual([]);
     expect(publications(a!, b!).size).toBe(ids.length); // nothing sent again
+  });
+
+  it('a thousand approvals on two nodes: each approved command published once, as the approving node sends it and the other passes', {
+    timeout: 240_000,
+  }, async () => {
+    // Emergency releases on stage-3 loans need a second risk manager's approval; the approving
+    // node sends at once (as the approve route does) while the other node's timer passes look for
+    // due commands: the race two dispatchers must not turn into a double send.
+    const tag = `APPR${run}`;
+    const boxes = await provision(tag, 50);
+    for (const [i, b] of boxes.entries()) {
+      const input = ContractInputSchema.parse({
+        number: `APPR-${run}-${i}`,
+        kind: 'loan',
+        principal: 3_600_000,
+        startDate: '2024-01-01',
+        termMonths: 36,
+        customer: { name: '测试客户' },
+        machineId: `M${b.deviceId}`,
+      });
+      await db.transaction((tx) => upsertContract(tx, input, Date.now()));
+    }
+    const mine = await connect(boxes);
+    const now = () => Date.now();
+    const [a, b] = await Promise.all([startNode('appr-a', { now }), startNode('appr-b', { now })]);
+    const approver = { ...DESK, id: 'desk2', username: 'desk2', name: 'Desk 2' };
+    const feed = commandFeed(db, () => {}, appendAudit);
+    const ids: string[] = [];
+    const approveOne = async (k: number) => {
+      const box = mine[k % mine.length] as WireBox;
+      const id = await request(now(), box.deviceId, 'release');
+      await feed.run((tx, onTransition) =>
+        approveCommand(tx, id, approver, 'approved', now(), { profile: PROFILE, onTransition }),
+      );
+      ids.push(id);
+      await (k % 2 === 0 ? a! : b!).dispatcher.dispatchNow(id);
+    };
+    // Ten approvals in flight at a time, on alternating nodes.
+    for (let k = 0; k < 1000; k += 10) {
+      await Promise.all(Array.from({ length: 10 }, (_, j) => approveOne(k + j)));
+    }
+    await waitFor(async () => (await openCommands(tag)) === 0, {
+      what: 'every approved command answered',
+      timeoutMs: 120_000,
+    });
+
+    const { rows } = await db.query<{ state: string; attempts: number; emergency: boolean }>(
+      `select state, attempts, emergency from command where device_id like $1 || '-%'`,
+      [tag],
+    );
+    expect(rows).toHaveLength(1000);
+    expect(rows.filter((r) => !r.emergency)).toEqual([]);
+    expect(rows.filter((r) => r.attempts !== 1)).toEqual([]);
+    const sent = publications(a!, b!);
+    expect([...ids].filter((id) => sent.get(id) !== 1)).toEqual([]);
+    // Both nodes sent some: otherwise this proves nothing about two.
+    expect(a!.published.filter((p) => p.deviceId.startsWith(tag)).length).toBeGreaterThan(0);
+    expect(b!.published.filter((p) => p.deviceId.startsWith(tag)).length).toBeGreaterThan(0);
+    for (const box of mine) {
+      expect(box.answers.filter((x) => x.ack.status === 'refused').map((x) => x.ack.reason)).toEqual([]);
+      expect(new Set(box.received.map((c) => c.id)).size).toBe(box.received.length);
+    }
+    expect(mine.reduce((n, box) => n + box.received.length, 0)).toBe(1000);
   });
 
   it('a box that comes back gets one resend, not one from each node', async () => {
