@@ -68,6 +68,7 @@ export async function startPlatform(
     const broker = await startBroker(config, {
       db,
       logger,
+      metrics,
       verifyDevice: (deviceId, token) => verifyDeviceToken(db, deviceId, token),
       onCredentialsChanged: (listener) => onCredentialsChanged(db, listener),
     });

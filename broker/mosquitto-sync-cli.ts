@@ -1,8 +1,10 @@
 /**
  * `npm run broker:sync`: rewrites the Mosquitto password file of the registry's enabled devices
- * from the database, e.g. after a restore, after devices were disabled directly in SQL, or on a
- * process that does not keep the file itself. Reads the same variables as the platform
- * (DATABASE_URL or DATA_DIR, MOSQUITTO_PASSWORD_FILE); `--file PATH` overrides the last one.
+ * from the database, e.g. after a restore (which notifies no api node), or on a process that does
+ * not keep the file itself. It takes its turn with the api nodes' rewrites (db/devices.ts
+ * withBrokerCredentials), so it cannot put an older registry over a newer one. Reads the same
+ * variables as the platform (DATABASE_URL or DATA_DIR, MOSQUITTO_PASSWORD_FILE); `--file PATH`
+ * overrides the last one.
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';

@@ -6,19 +6,26 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Sql } from '../db/client.ts';
+import type { Registry } from 'prom-client';
+import type { Database } from '../db/client.ts';
+import type { CredentialsListener } from '../db/devices.ts';
 import type { Config } from '../shared/config.ts';
 import { serviceOrDevice, startEmbeddedBroker } from './embedded.ts';
 import { keepPasswordFileInSync } from './mosquitto-sync.ts';
 import { maxPacketBytes } from './packet-limit.ts';
 
 export interface BrokerDeps {
-  db: Sql;
+  db: Database;
   logger: Logger;
+  /** Where the password file's rewrites are counted, when there is one. */
+  metrics?: Registry | undefined;
   /** True when the token is the device's current one and the device is enabled. */
   verifyDevice(deviceId: string, token: string): Promise<boolean>;
-  /** Registers a listener for changes of device credentials; returns its removal. */
-  onCredentialsChanged(listener: () => Promise<void>): () => void;
+  /**
+   * Registers a listener for changes of device credentials, this process's and (on PostgreSQL)
+   * every other's; resolves once no later change can be missed, with the removal.
+   */
+  onCredentialsChanged(listener: CredentialsListener): Promise<() => Promise<void>>;
 }
 
 export interface BrokerHandle {
@@ -46,6 +53,7 @@ export async function startBroker(config: Config, deps: BrokerDeps): Promise<Bro
           db: deps.db,
           path: config.MOSQUITTO_PASSWORD_FILE,
           logger: deps.logger,
+          metrics: deps.metrics,
           onCredentialsChanged: deps.onCredentialsChanged,
         }),
       );

@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
+import { type Listener, openListener } from './listener.ts';
 
 export interface Sql {
   query<Row = Record<string, unknown>>(text: string, params?: unknown[]): Promise<{ rows: Row[] }>;
@@ -17,6 +18,11 @@ export interface Database extends Sql {
   readonly engine: 'pglite' | 'postgres';
   /** Runs fn in one transaction: committed when it resolves, rolled back when it throws. */
   transaction<T>(fn: (tx: Sql) => Promise<T>): Promise<T>;
+  /**
+   * PostgreSQL only: hears the NOTIFYs on `channel` that any process commits (db/listener.ts).
+   * Absent on the embedded engine, where the only process is this one.
+   */
+  listen?: Listener['listen'];
   close(): Promise<void>;
 }
 
@@ -42,8 +48,11 @@ async function openPostgres(url: string): Promise<Database> {
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   await pool.query('select 1');
+  // Opens its connection at the first listen(), so a process that never listens holds none.
+  const listener = openListener(url);
   return {
     engine: 'postgres',
+    listen: (channel, handler) => listener.listen(channel, handler),
     query: (text, params) => pool.query(text, params as unknown[]) as never,
     async transaction(fn) {
       const client = await pool.connect();
@@ -77,7 +86,10 @@ async function openPostgres(url: string): Promise<Database> {
     async exec(sql) {
       await pool.query(sql);
     },
-    close: () => pool.end(),
+    async close() {
+      await listener.close();
+      await pool.end();
+    },
   };
 }
 

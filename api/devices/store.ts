@@ -94,8 +94,9 @@ export interface ProvisionOptions {
 /**
  * Idempotent: provisioning the same device again refreshes its token and keeps its history (a
  * disabled device stays disabled). All or nothing: one invalid item (or a serial another machine
- * carries) rejects the whole batch with every problem named. When it resolves, the credential
- * listeners have run (the broker's password file is up to date, where one is kept).
+ * carries) rejects the whole batch with every problem named. Once it has committed, every api node
+ * that keeps a broker password file rewrites it within a fraction of a second
+ * (broker/mosquitto-sync.ts).
  */
 export async function provisionDevices(
   db: Database,
@@ -161,7 +162,7 @@ type SwitchOptions = { withinTransaction?: (tx: Sql, changed: string[]) => Promi
 
 /**
  * Disables devices: they can no longer log in (the embedded broker asks on every CONNECT; the
- * password file loses them at the next sync, which the listeners run now). Unknown ids are
+ * password file loses them at the rewrite that follows the commit). Unknown ids are
  * ignored; returns the ids that were enabled until now. `withinTransaction` runs with them before
  * the commit (not at all when there are none).
  */
@@ -170,7 +171,7 @@ export const disableDevices = (db: Database, deviceIds: string[], options: Switc
 
 /**
  * Enables disabled devices again: they may log in with the token they had (the embedded broker
- * asks the registry; the password file gets them back at the sync the listeners run now, from the
+ * asks the registry; the password file gets them back at the rewrite that follows the commit, from the
  * broker hash kept while they were disabled). Unknown and enabled ids are ignored; returns the ids
  * that were disabled until now. `withinTransaction` as for disableDevices.
  */

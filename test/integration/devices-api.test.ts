@@ -13,6 +13,7 @@ import { verifyDeviceToken } from '../../db/devices.ts';
 import { authHeader, signedInAs } from '../support/auth.ts';
 import { engineName, realBroker } from '../support/engines.ts';
 import { startTestPlatform, type TestPlatform } from '../support/platform.ts';
+import { waitFor } from '../support/wait.ts';
 
 const run = `${process.pid}${Date.now() % 100000}`;
 const device = (n: number, token = `token-${run}-${n}`.padEnd(32, '0')) => ({
@@ -65,6 +66,11 @@ describe(`devices API on ${engineName}`, () => {
       .split('\n')
       .filter(Boolean)
       .map((line) => line.split(':')[0]);
+  /** The password file is rewritten shortly after a change is committed (broker/mosquitto-sync.ts). */
+  const fileGets = (id: string, present = true) =>
+    waitFor(async () => fileUsers().includes(id) === present, {
+      what: `${id} ${present ? 'in' : 'out of'} the password file`,
+    });
 
   beforeAll(async () => {
     work = mkdtempSync(join(tmpdir(), 'devices-api-'));
@@ -98,6 +104,7 @@ describe(`devices API on ${engineName}`, () => {
     expect(got.text).not.toContain(a.token);
     expect(got.text).not.toMatch(/hash|command_?key|\$7\$/i);
 
+    await fileGets(a.deviceId);
     expect(fileUsers()).toEqual(expect.arrayContaining([a.deviceId, b.deviceId]));
     expect(await verifyDeviceToken(platform.db, a.deviceId, a.token)).toBe(true);
 
@@ -191,7 +198,7 @@ describe(`devices API on ${engineName}`, () => {
     expect(res.status, res.text).toBe(200);
     expect(res.json.changed).toBe(true);
     expect(res.json.device.disabledAt).toEqual(expect.any(String));
-    expect(fileUsers()).not.toContain(d.deviceId);
+    await fileGets(d.deviceId, false);
     expect(fileUsers()).toContain(device(1).deviceId);
     expect(await verifyDeviceToken(platform.db, d.deviceId, d.token)).toBe(false);
 
@@ -233,14 +240,14 @@ describe(`devices API on ${engineName}`, () => {
     expect(await brokerLogin()).not.toBe(false);
     expect((await call('POST', `/api/devices/${d.deviceId}/disable`, { reason: 'lost' })).status).toBe(200);
     expect(await brokerLogin()).not.toBe(true);
-    expect(fileUsers()).not.toContain(d.deviceId);
+    await fileGets(d.deviceId, false);
 
     const before = await auditHead();
     const res = await call('POST', `/api/devices/${d.deviceId}/enable`, { reason: 'box found' });
     expect(res.status, res.text).toBe(200);
     expect(res.json.changed).toBe(true);
     expect(res.json.device).toMatchObject({ id: d.deviceId, disabledAt: null, machine: d.machine });
-    expect(fileUsers()).toContain(d.deviceId);
+    await fileGets(d.deviceId);
     expect(await verifyDeviceToken(platform.db, d.deviceId, d.token)).toBe(true);
     expect(await brokerLogin()).not.toBe(false);
     if (!realBroker) expect(await brokerLogin()).toBe(true);
