@@ -20,27 +20,11 @@ export function uniqueIngestIdentity(prefix = 'ingest'): { clientId: string; sha
 }
 
 /**
- * Removes persistent sessions: in MQTT 3.1.1 a connection with clean session true discards the
- * client id's stored session, and its own ends with it. Only once the session's owner is gone —
+ * Removes persistent sessions (deploy/cluster/sessions.ts): only once the session's owner is gone —
  * connecting with the id of a live client takes the connection over, and a client that reconnects
  * on its own would make the session again.
  */
-export async function forgetSessions(
-  url: string,
-  clientIds: string[],
-  login: { username?: string | undefined; password?: string | undefined } = {},
-): Promise<void> {
-  for (const clientId of clientIds) {
-    const c = await mqtt.connectAsync(url, {
-      clientId,
-      clean: true,
-      reconnectPeriod: 0,
-      connectTimeout: 5000,
-      ...(login.username ? { username: login.username, password: login.password } : {}),
-    });
-    await c.endAsync();
-  }
-}
+export { forgetSessions } from '../../deploy/cluster/sessions.ts';
 
 /**
  * Forgets simulated boxes on a broker: each logs in as itself with a clean session (removing its
