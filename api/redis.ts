@@ -1,8 +1,8 @@
 /**
- * The api node's Redis connection (REDIS_URL): what several api nodes share — the live map's
- * socket.io adapter and the request rate limits' counts. ioredis, because both the socket.io
- * Redis Streams adapter and @fastify/rate-limit take its client, and it reconnects by itself
- * (commands wait in its offline queue meanwhile, so a short Redis outage delays, not fails).
+ * The api node's Redis connections (REDIS_URL): what several api nodes share — the live map's
+ * socket.io adapter and the request rate limits' counts, one connection each, since they want
+ * opposite things of an outage (RedisMode). ioredis, because both the socket.io Redis Streams
+ * adapter and @fastify/rate-limit take its client, and it reconnects by itself.
  */
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -16,7 +16,7 @@ export interface RedisLink {
  * `waits`: commands wait through an outage and go out when Redis is back (the live map's adapter:
  * what is fed meanwhile is held, not lost). `failsFast`: a command fails at once while Redis is away
  * and within 500 ms when it does not answer (the request limits: a request must not hang on its
- * count; the limiter lets it through and logs).
+ * count; the limiter lets it through uncounted).
  */
 export type RedisMode = 'waits' | 'failsFast';
 
